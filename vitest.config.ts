@@ -1,0 +1,30 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: `unit` is pure and fast (no daemons); `integration` runs against the real
+// kube-apiserver, Grid Engine, ebtables and qemu that hack/ brings up, started by the test run
+// itself through a global setup.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          environment: "node",
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+          // The local cluster is one shared machine-wide resource; files run one at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});

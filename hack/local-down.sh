@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Stops everything hack/local-up.sh started and leaves nothing running.
+# --purge also deletes the cluster's state (etcd data, certificates, kubeconfigs).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+source "$GRIDVM_ROOT/hack/lib/control-plane.sh"
+
+for layer in gridengine/down.sh sim-hosts/down.sh; do
+  if [[ -x $GRIDVM_ROOT/hack/$layer ]]; then "$GRIDVM_ROOT/hack/$layer" || say "warning: $layer failed"; fi
+done
+control_plane_down
+if [[ ${1:-} == --purge ]]; then
+  rm -rf "$GRIDVM_STATE"
+  say "state in $GRIDVM_STATE removed"
+fi
+say "local cluster down"

@@ -9,6 +9,7 @@ packages=(
   gridengine-master gridengine-exec gridengine-client # the batch system (Son of Grid Engine 8.1.9)
   qemu-system-x86 qemu-utils                         # VMs and qcow2 discs
   ebtables iproute2 dnsmasq-base isc-dhcp-server     # host networking and DHCP
+  iptables                                           # ebtables-nft (legacy ebtables has no kernel support here)
   busybox-static kmod cpio                           # the tiny test guest
   openssl ca-certificates procps psmisc
 )

@@ -89,8 +89,10 @@ const JOB_NAME = /^gvm-([0-9a-f-]{1,64})-r(\d+)$/;
  */
 export function jobNameFor(uid: string, run: number): string {
   const u = uid.toLowerCase();
-  if (!/^[0-9a-f-]{1,64}$/.test(u)) throw new Error(`jobNameFor: not a UID: ${JSON.stringify(uid)}`);
-  if (!Number.isSafeInteger(run) || run < 0) throw new Error(`jobNameFor: run must be a counter >= 0, got ${run}`);
+  if (!/^[0-9a-f-]{1,64}$/.test(u))
+    throw new Error(`jobNameFor: not a UID: ${JSON.stringify(uid)}`);
+  if (!Number.isSafeInteger(run) || run < 0)
+    throw new Error(`jobNameFor: run must be a counter >= 0, got ${run}`);
   return `gvm-${u}-r${run}`;
 }
 

@@ -19,7 +19,9 @@ export interface LeaseCommandOptions {
 export function gridvmJobCommand(instance: InstanceRef, opts: LeaseCommandOptions = {}): string[] {
   const node = opts.nodePath ?? process.execPath;
   const fromSources = import.meta.url.endsWith(".ts");
-  const job = fileURLToPath(new URL(`../../node-agent/job/gridvm-job.${fromSources ? "ts" : "js"}`, import.meta.url));
+  const job = fileURLToPath(
+    new URL(`../../node-agent/job/gridvm-job.${fromSources ? "ts" : "js"}`, import.meta.url),
+  );
   if (!existsSync(job)) throw new Error(`gridvm-job not found at ${job}`);
   const argv = fromSources ? [node, "--import", import.meta.resolve("tsx"), job] : [node, job];
   argv.push("--namespace", instance.namespace, "--name", instance.name, "--uid", instance.uid);

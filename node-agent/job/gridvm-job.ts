@@ -58,9 +58,13 @@ function readOptions(): Options {
   const namespace = values.namespace ?? env.GRIDVM_INSTANCE_NAMESPACE;
   const name = values.name ?? env.GRIDVM_INSTANCE_NAME;
   const uid = values.uid ?? env.GRIDVM_INSTANCE_UID;
-  if (!namespace || !name || !uid) throw new Error("needs --namespace, --name and --uid (or GRIDVM_INSTANCE_NAMESPACE/_NAME/_UID)");
+  if (!namespace || !name || !uid)
+    throw new Error(
+      "needs --namespace, --name and --uid (or GRIDVM_INSTANCE_NAMESPACE/_NAME/_UID)",
+    );
   const waitSeconds = Number(values["wait-seconds"] ?? env.GRIDVM_AGENT_WAIT_SECONDS ?? "60");
-  if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) throw new Error(`bad wait seconds: ${values["wait-seconds"] ?? env.GRIDVM_AGENT_WAIT_SECONDS}`);
+  if (!Number.isFinite(waitSeconds) || waitSeconds <= 0)
+    throw new Error(`bad wait seconds: ${values["wait-seconds"] ?? env.GRIDVM_AGENT_WAIT_SECONDS}`);
   const host = hostname();
   return {
     instance: { namespace, name, uid },
@@ -73,7 +77,9 @@ function readOptions(): Options {
 }
 
 /** The outcome of one connection: the VM's end, or a lost connection to retry. */
-type SessionEnd = { kind: "exit"; code: number; message: string } | { kind: "lost"; error: string; registered: boolean };
+type SessionEnd =
+  | { kind: "exit"; code: number; message: string }
+  | { kind: "lost"; error: string; registered: boolean };
 
 class Lease {
   private stopRequested: StopReason | undefined;
@@ -83,7 +89,9 @@ class Lease {
   constructor(private readonly opts: Options) {}
 
   requestStop(reason: StopReason): void {
-    log(`${reason === "notify" ? "notified of an upcoming kill" : "asked to terminate"}: asking the agent to stop the VM`);
+    log(
+      `${reason === "notify" ? "notified of an upcoming kill" : "asked to terminate"}: asking the agent to stop the VM`,
+    );
     this.stopRequested ??= reason;
     if (this.socket && this.registered) this.socket.write(encodeMessage({ type: "stop", reason }));
   }
@@ -125,21 +133,32 @@ class Lease {
             switch (msg.type) {
               case "registered":
                 this.registered = true;
-                log(`registered ${opts.instance.namespace}/${opts.instance.name} (job ${opts.jobId || "?"}) with the agent at ${opts.socketPath}`);
+                log(
+                  `registered ${opts.instance.namespace}/${opts.instance.name} (job ${opts.jobId || "?"}) with the agent at ${opts.socketPath}`,
+                );
                 // A signal that came while we were (re)connecting is not lost.
-                if (this.stopRequested) socket.write(encodeMessage({ type: "stop", reason: this.stopRequested }));
+                if (this.stopRequested)
+                  socket.write(encodeMessage({ type: "stop", reason: this.stopRequested }));
                 break;
               case "stopping":
                 log("the agent is stopping the VM");
                 break;
               case "ended":
-                finish({ kind: "exit", code: 0, message: `the VM ended${msg.message ? `: ${msg.message}` : ""}` });
+                finish({
+                  kind: "exit",
+                  code: 0,
+                  message: `the VM ended${msg.message ? `: ${msg.message}` : ""}`,
+                });
                 break;
               case "failed":
                 finish({ kind: "exit", code: 1, message: `the VM failed: ${msg.message}` });
                 break;
               case "rejected":
-                finish({ kind: "exit", code: 1, message: `the agent refused the lease: ${msg.message}` });
+                finish({
+                  kind: "exit",
+                  code: 1,
+                  message: `the agent refused the lease: ${msg.message}`,
+                });
                 break;
             }
           }
@@ -147,8 +166,12 @@ class Lease {
           finish({ kind: "lost", error: (err as Error).message, registered: this.registered });
         }
       });
-      socket.on("error", (err: NodeJS.ErrnoException) => finish({ kind: "lost", error: err.code ?? err.message, registered: this.registered }));
-      socket.on("close", () => finish({ kind: "lost", error: "connection closed", registered: this.registered }));
+      socket.on("error", (err: NodeJS.ErrnoException) =>
+        finish({ kind: "lost", error: err.code ?? err.message, registered: this.registered }),
+      );
+      socket.on("close", () =>
+        finish({ kind: "lost", error: "connection closed", registered: this.registered }),
+      );
     });
   }
 
@@ -172,7 +195,10 @@ class Lease {
         };
       }
       const delay = Math.min(reconnectDelayMs(attempt++), this.opts.waitMs - waited);
-      if (attempt === 1) log(`no agent at ${this.opts.socketPath} yet (${end.error}); retrying for up to ${this.opts.waitMs / 1000} s`);
+      if (attempt === 1)
+        log(
+          `no agent at ${this.opts.socketPath} yet (${end.error}); retrying for up to ${this.opts.waitMs / 1000} s`,
+        );
       await new Promise((r) => setTimeout(r, delay));
     }
   }

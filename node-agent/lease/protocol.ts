@@ -24,7 +24,15 @@ export interface InstanceRef {
 export type StopReason = "notify" | "terminate";
 
 export type JobMessage =
-  | { type: "register"; version: number; instance: InstanceRef; jobId: string; jobName: string; host: string; pid: number }
+  | {
+      type: "register";
+      version: number;
+      instance: InstanceRef;
+      jobId: string;
+      jobName: string;
+      host: string;
+      pid: number;
+    }
   | { type: "stop"; reason: StopReason };
 
 export type AgentMessage =
@@ -47,7 +55,8 @@ export class LineDecoder {
     this.buffer += chunk;
     const lines = this.buffer.split("\n");
     this.buffer = lines.pop() ?? "";
-    if (this.buffer.length > this.maxLineBytes) throw new Error(`lease protocol: line longer than ${this.maxLineBytes} bytes`);
+    if (this.buffer.length > this.maxLineBytes)
+      throw new Error(`lease protocol: line longer than ${this.maxLineBytes} bytes`);
     return lines.filter((l) => l.trim().length > 0);
   }
 }
@@ -63,7 +72,8 @@ function parseLine(line: string): Obj {
   } catch {
     throw new Error(`lease protocol: not JSON: ${line.slice(0, 200)}`);
   }
-  if (!isObj(v) || typeof v["type"] !== "string") throw new Error(`lease protocol: not a message: ${line.slice(0, 200)}`);
+  if (!isObj(v) || typeof v["type"] !== "string")
+    throw new Error(`lease protocol: not a message: ${line.slice(0, 200)}`);
   return v;
 }
 
@@ -74,7 +84,9 @@ export function parseAgentMessage(line: string): AgentMessage {
     case "stopping":
       return { type: m["type"] };
     case "ended":
-      return typeof m["message"] === "string" ? { type: "ended", message: m["message"] } : { type: "ended" };
+      return typeof m["message"] === "string"
+        ? { type: "ended", message: m["message"] }
+        : { type: "ended" };
     case "failed":
     case "rejected":
       if (!str(m, "message")) throw new Error(`lease protocol: ${m["type"]} without message`);
@@ -92,13 +104,22 @@ export function parseJobMessage(line: string): JobMessage {
       if (!isObj(inst) || !str(inst, "namespace") || !str(inst, "name") || !str(inst, "uid")) {
         throw new Error("lease protocol: register needs instance {namespace, name, uid}");
       }
-      if (!str(m, "jobId") || !str(m, "host") || typeof m["pid"] !== "number" || typeof m["version"] !== "number") {
+      if (
+        !str(m, "jobId") ||
+        !str(m, "host") ||
+        typeof m["pid"] !== "number" ||
+        typeof m["version"] !== "number"
+      ) {
         throw new Error("lease protocol: register needs version, jobId, host and pid");
       }
       return {
         type: "register",
         version: m["version"] as number,
-        instance: { namespace: inst["namespace"] as string, name: inst["name"] as string, uid: inst["uid"] as string },
+        instance: {
+          namespace: inst["namespace"] as string,
+          name: inst["name"] as string,
+          uid: inst["uid"] as string,
+        },
         jobId: m["jobId"] as string,
         jobName: typeof m["jobName"] === "string" ? m["jobName"] : "",
         host: m["host"] as string,
@@ -106,7 +127,8 @@ export function parseJobMessage(line: string): JobMessage {
       };
     }
     case "stop":
-      if (m["reason"] !== "notify" && m["reason"] !== "terminate") throw new Error("lease protocol: stop needs reason notify|terminate");
+      if (m["reason"] !== "notify" && m["reason"] !== "terminate")
+        throw new Error("lease protocol: stop needs reason notify|terminate");
       return { type: "stop", reason: m["reason"] };
     default:
       throw new Error(`lease protocol: unknown job message type ${JSON.stringify(m["type"])}`);
@@ -118,7 +140,10 @@ export const DEFAULT_AGENT_SOCKET = "/run/gridvm/agent.sock";
 
 /** "{host}" in the socket path stands for the host's name, so one qsub fits every host. */
 export function agentSocketPath(template: string | undefined, host: string): string {
-  return (template && template.length > 0 ? template : DEFAULT_AGENT_SOCKET).replaceAll("{host}", host);
+  return (template && template.length > 0 ? template : DEFAULT_AGENT_SOCKET).replaceAll(
+    "{host}",
+    host,
+  );
 }
 
 /** Backoff between connection attempts: 200 ms doubling to 5 s. */

@@ -1,7 +1,13 @@
 import { mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { encodeMessage, LineDecoder, parseJobMessage, type AgentMessage, type JobMessage } from "../../node-agent/lease/protocol.js";
+import {
+  encodeMessage,
+  LineDecoder,
+  parseJobMessage,
+  type AgentMessage,
+  type JobMessage,
+} from "../../node-agent/lease/protocol.js";
 
 type Register = Extract<JobMessage, { type: "register" }>;
 
@@ -52,7 +58,8 @@ export class StandInAgent {
           this.send(socket, { type: "registered" });
         } else if (message.type === "stop") {
           this.send(socket, { type: "stopping" });
-          if (this.opts.endOnStop) this.send(socket, { type: "ended", message: `stopped on ${message.reason}` });
+          if (this.opts.endOnStop)
+            this.send(socket, { type: "ended", message: `stopped on ${message.reason}` });
         }
         this.waiters.splice(0).forEach((w) => w());
       }
@@ -68,13 +75,20 @@ export class StandInAgent {
   }
 
   /** Resolves when an event matching `pred` has arrived, or rejects after `timeoutMs`. */
-  async waitFor(pred: (e: StandInEvent) => boolean, timeoutMs: number, what: string): Promise<StandInEvent> {
+  async waitFor(
+    pred: (e: StandInEvent) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<StandInEvent> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const hit = this.events.find(pred);
       if (hit) return hit;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`stand-in agent: no ${what} within ${timeoutMs} ms (events: ${JSON.stringify(this.events.map((e) => e.message))})`);
+      if (left <= 0)
+        throw new Error(
+          `stand-in agent: no ${what} within ${timeoutMs} ms (events: ${JSON.stringify(this.events.map((e) => e.message))})`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 500));
         this.waiters.push(() => {

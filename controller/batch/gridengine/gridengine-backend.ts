@@ -1,11 +1,21 @@
 import { readFile } from "node:fs/promises";
 import { runCommand, type RunOptions, type RunResult } from "../../machinery/command.js";
-import type { BatchBackend, DeleteOptions, JobAccounting, JobSpec, JobStatus } from "../batch-backend.js";
+import type {
+  BatchBackend,
+  DeleteOptions,
+  JobAccounting,
+  JobSpec,
+  JobStatus,
+} from "../batch-backend.js";
 import { parseQacct, reasonFromAccounting } from "./qacct.js";
 import { parseQsubTerse, qsubArgs, type QsubSettings } from "./qsub-args.js";
 import { parseQstatJobDetail, parseQstatJobList, reasonFromDetail } from "./qstat-xml.js";
 
-export type CommandRunner = (file: string, args: readonly string[], opts: RunOptions) => Promise<RunResult>;
+export type CommandRunner = (
+  file: string,
+  args: readonly string[],
+  opts: RunOptions,
+) => Promise<RunResult>;
 
 export interface GridEngineConfig extends QsubSettings {
   sgeRoot: string;
@@ -31,7 +41,11 @@ export class GridEngineBackend implements BatchBackend {
     this.run = run;
   }
 
-  private cmd(tool: string, args: readonly string[], okExitCodes?: readonly number[]): Promise<RunResult> {
+  private cmd(
+    tool: string,
+    args: readonly string[],
+    okExitCodes?: readonly number[],
+  ): Promise<RunResult> {
     return this.run(`${this.config.binDir ?? "/usr/bin"}/${tool}`, args, {
       timeoutMs: this.config.timeoutMs ?? 30_000,
       env: { SGE_ROOT: this.config.sgeRoot, SGE_CELL: this.config.sgeCell },
@@ -66,7 +80,12 @@ export class GridEngineBackend implements BatchBackend {
     if (job) return this.withReason(job);
     const acct = await this.accounting(id);
     if (acct) return finishedStatus(acct);
-    return { id, name: "", phase: "Unknown", reason: `job ${id} is neither queued nor in the accounting file` };
+    return {
+      id,
+      name: "",
+      phase: "Unknown",
+      reason: `job ${id} is neither queued nor in the accounting file`,
+    };
   }
 
   async delete(id: string, opts: DeleteOptions = {}): Promise<void> {
@@ -98,7 +117,13 @@ export class GridEngineBackend implements BatchBackend {
 }
 
 function finishedStatus(a: JobAccounting): JobStatus {
-  return { id: a.id, name: a.name, phase: "Finished", reason: reasonFromAccounting(a), ...(a.host ? { host: a.host } : {}) };
+  return {
+    id: a.id,
+    name: a.name,
+    phase: "Finished",
+    reason: reasonFromAccounting(a),
+    ...(a.host ? { host: a.host } : {}),
+  };
 }
 
 /** Reads hack/gridengine/up.sh's gridengine.env (KEY=VALUE lines) into a config. */

@@ -5,7 +5,10 @@ import type { JobAccounting } from "../batch-backend.js";
  * "key value" lines. Returns the records in file order (oldest first).
  */
 export function parseQacct(output: string): JobAccounting[] {
-  const blocks = output.split(/^=+\s*$/m).map((b) => b.trim()).filter((b) => b.length > 0);
+  const blocks = output
+    .split(/^=+\s*$/m)
+    .map((b) => b.trim())
+    .filter((b) => b.length > 0);
   return blocks.map(parseRecord);
 }
 
@@ -46,6 +49,9 @@ function date(value: string | undefined): Date | undefined {
 
 /** A finished job's reason line for conditions: why it failed, or its exit status. */
 export function reasonFromAccounting(a: JobAccounting): string {
-  if (a.failedCode !== 0) return `Grid Engine failed the job (${a.failedCode}${a.failedReason ? `: ${a.failedReason}` : ""})`;
-  return a.exitStatus === 0 ? "the job ended (exit status 0)" : `the job ended with exit status ${a.exitStatus}`;
+  if (a.failedCode !== 0)
+    return `Grid Engine failed the job (${a.failedCode}${a.failedReason ? `: ${a.failedReason}` : ""})`;
+  return a.exitStatus === 0
+    ? "the job ended (exit status 0)"
+    : `the job ended with exit status ${a.exitStatus}`;
 }

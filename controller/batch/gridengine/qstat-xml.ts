@@ -89,14 +89,28 @@ export function parseQstatJobDetail(xml: string, jobId: string): JobDetail {
   }
   const root = asNode(doc["detailed_job_info"]);
   if (!root) throw new Error(`qstat -j -xml: no <detailed_job_info> root in: ${xml.slice(0, 200)}`);
-  const errorReasons = dig(root, "djob_info", "element", "JB_ja_tasks", "ulong_sublist", "JAT_message_list", "ulong_sublist")
+  const errorReasons = dig(
+    root,
+    "djob_info",
+    "element",
+    "JB_ja_tasks",
+    "ulong_sublist",
+    "JAT_message_list",
+    "ulong_sublist",
+  )
     .map((m) => text(asNode(m)?.["QIM_message"]))
     .filter((m): m is string => !!m);
   const schedulingInfo = asNodes(dig(root, "messages", "element", "SME_message_list", "element"))
-    .filter((m) => dig(m, "MES_job_number_list", "ulong_sublist").some((u) => text(asNode(u)?.["ULNG_value"]) === jobId))
+    .filter((m) =>
+      dig(m, "MES_job_number_list", "ulong_sublist").some(
+        (u) => text(asNode(u)?.["ULNG_value"]) === jobId,
+      ),
+    )
     .map((m) => text(m["MES_message"]))
     .filter((m): m is string => !!m);
-  const globalSchedulingInfo = asNodes(dig(root, "messages", "element", "SME_global_message_list", "element"))
+  const globalSchedulingInfo = asNodes(
+    dig(root, "messages", "element", "SME_global_message_list", "element"),
+  )
     .map((m) => text(m["MES_message"]))
     .filter((m): m is string => !!m);
   return { unknown: false, errorReasons, schedulingInfo, globalSchedulingInfo };
@@ -104,14 +118,18 @@ export function parseQstatJobDetail(xml: string, jobId: string): JobDetail {
 
 /** "11/22/2026 04:08:47 [0:22274]: execvlp(...) failed: ..." -> "execvlp(...) failed: ..." */
 function withoutStamp(message: string): string {
-  return message.replace(/^\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d \[[^\]]*\]:\s*/, "").replace(/^error:\s*/, "");
+  return message
+    .replace(/^\d\d\/\d\d\/\d{4} \d\d:\d\d:\d\d \[[^\]]*\]:\s*/, "")
+    .replace(/^error:\s*/, "");
 }
 
 /** The one line a condition shows for a job in `phase`, from its detail. */
 export function reasonFromDetail(phase: JobStatus["phase"], detail: JobDetail): string | undefined {
   if (phase === "Error") {
     const last = detail.errorReasons.at(-1);
-    return last ? withoutStamp(last) : "Grid Engine put the job in error state (no reason recorded)";
+    return last
+      ? withoutStamp(last)
+      : "Grid Engine put the job in error state (no reason recorded)";
   }
   if (phase === "Pending" || phase === "Held") {
     const own = detail.schedulingInfo.filter((m) => !/^Job is in error state$/.test(m));

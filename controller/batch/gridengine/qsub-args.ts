@@ -20,31 +20,39 @@ const ENV_NAME_OK = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export function qsubArgs(spec: JobSpec, settings: QsubSettings): string[] {
   if (!NAME_OK.test(spec.name)) {
-    throw new Error(`invalid Grid Engine job name ${JSON.stringify(spec.name)}: must start with a letter, no / : @ \\ * ? or spaces`);
+    throw new Error(
+      `invalid Grid Engine job name ${JSON.stringify(spec.name)}: must start with a letter, no / : @ \\ * ? or spaces`,
+    );
   }
   const [program, ...programArgs] = spec.command;
-  if (!program || !program.startsWith("/")) throw new Error(`job command must start with an absolute path, got ${JSON.stringify(program)}`);
+  if (!program || !program.startsWith("/"))
+    throw new Error(`job command must start with an absolute path, got ${JSON.stringify(program)}`);
   const args = ["-terse", "-b", "y", "-shell", "n", "-notify", "-r", "n", "-N", spec.name];
   if (settings.queue) args.push("-q", settings.queue);
   args.push("-wd", spec.workingDirectory ?? "/");
   args.push("-o", spec.outputPath ?? "/dev/null", "-j", "y");
   const resources: string[] = [];
   if (spec.memoryBytes !== undefined) {
-    if (!Number.isSafeInteger(spec.memoryBytes) || spec.memoryBytes <= 0) throw new Error(`memoryBytes must be a positive integer, got ${spec.memoryBytes}`);
+    if (!Number.isSafeInteger(spec.memoryBytes) || spec.memoryBytes <= 0)
+      throw new Error(`memoryBytes must be a positive integer, got ${spec.memoryBytes}`);
     resources.push(`${settings.memoryComplex}=${spec.memoryBytes}`);
   }
   if (spec.timeLimitSeconds !== undefined) {
-    if (!Number.isSafeInteger(spec.timeLimitSeconds) || spec.timeLimitSeconds <= 0) throw new Error(`timeLimitSeconds must be a positive integer, got ${spec.timeLimitSeconds}`);
+    if (!Number.isSafeInteger(spec.timeLimitSeconds) || spec.timeLimitSeconds <= 0)
+      throw new Error(`timeLimitSeconds must be a positive integer, got ${spec.timeLimitSeconds}`);
     resources.push(`h_rt=${spec.timeLimitSeconds}`);
   }
   if (resources.length > 0) args.push("-l", resources.join(","));
   const cpus = spec.cpus ?? 1;
-  if (!Number.isSafeInteger(cpus) || cpus < 1) throw new Error(`cpus must be an integer >= 1, got ${cpus}`);
+  if (!Number.isSafeInteger(cpus) || cpus < 1)
+    throw new Error(`cpus must be an integer >= 1, got ${cpus}`);
   if (cpus > 1) args.push("-pe", settings.parallelEnvironment, String(cpus));
   for (const [key, value] of Object.entries(spec.env ?? {})) {
-    if (!ENV_NAME_OK.test(key)) throw new Error(`invalid environment variable name ${JSON.stringify(key)}`);
+    if (!ENV_NAME_OK.test(key))
+      throw new Error(`invalid environment variable name ${JSON.stringify(key)}`);
     // qsub splits -v on commas; a value with one would silently become two variables.
-    if (value.includes(",")) throw new Error(`environment value of ${key} must not contain a comma`);
+    if (value.includes(","))
+      throw new Error(`environment value of ${key} must not contain a comma`);
     args.push("-v", `${key}=${value}`);
   }
   args.push(program, ...programArgs);

@@ -5,8 +5,15 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jobNameFor, type JobSpec, type JobStatus } from "../../../controller/batch/batch-backend.js";
-import { GridEngineBackend, gridEngineConfigFromEnvFile } from "../../../controller/batch/gridengine/gridengine-backend.js";
+import {
+  jobNameFor,
+  type JobSpec,
+  type JobStatus,
+} from "../../../controller/batch/batch-backend.js";
+import {
+  GridEngineBackend,
+  gridEngineConfigFromEnvFile,
+} from "../../../controller/batch/gridengine/gridengine-backend.js";
 import { gridvmJobCommand } from "../../../controller/batch/lease-command.js";
 import { runCommand } from "../../../controller/machinery/command.js";
 import { StandInAgent } from "../../support/stand-in-agent.js";
@@ -22,13 +29,18 @@ let dir = "";
 let agent: StandInAgent;
 const submitted: string[] = [];
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     last = await probe();
     if (last !== undefined) return last as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }
@@ -43,10 +55,17 @@ async function submit(spec: JobSpec): Promise<string> {
   submitted.push(id);
   return id;
 }
-const sleeper = (name: string, memoryBytes: number): JobSpec => ({ name, command: ["/bin/sleep", "600"], memoryBytes });
+const sleeper = (name: string, memoryBytes: number): JobSpec => ({
+  name,
+  command: ["/bin/sleep", "600"],
+  memoryBytes,
+});
 const lease = (uid: string, extra: Partial<JobSpec> = {}): JobSpec => ({
   name: jobNameFor(uid, 0),
-  command: gridvmJobCommand({ namespace: "doraz", name: `vm-${uid.slice(0, 8)}`, uid }, { socketTemplate: join(dir, "{host}", "agent.sock"), waitSeconds: 60 }),
+  command: gridvmJobCommand(
+    { namespace: "doraz", name: `vm-${uid.slice(0, 8)}`, uid },
+    { socketTemplate: join(dir, "{host}", "agent.sock"), waitSeconds: 60 },
+  ),
   memoryBytes: GiB,
   outputPath: join(dir, `${uid}.out`),
   ...extra,
@@ -57,7 +76,9 @@ beforeAll(async () => {
     await runCommand(join(root, script), [], { timeoutMs: 180_000 });
   }
   backend = new GridEngineBackend(await gridEngineConfigFromEnvFile(join(state, "gridengine.env")));
-  hosts = (JSON.parse(readFileSync(join(state, "hosts.json"), "utf8")) as { name: string }[]).map((h) => h.name);
+  hosts = (JSON.parse(readFileSync(join(state, "hosts.json"), "utf8")) as { name: string }[]).map(
+    (h) => h.name,
+  );
   const env = readFileSync(join(state, "gridengine.env"), "utf8");
   const mem = /^GRIDVM_HOST_MEM=(\d+)G$/m.exec(env);
   hostMemBytes = Number(mem?.[1] ?? "0") * GiB;
@@ -80,7 +101,11 @@ describe("Grid Engine backend on simulated hosts", () => {
   it("runs a lease on a simulated host and reports that host; the job ends with the VM", async () => {
     const uid = randomUUID();
     const id = await submit(lease(uid));
-    const reg = await agent.waitFor((e) => e.message.type === "register" && e.message.instance.uid === uid, 60_000, "registration");
+    const reg = await agent.waitFor(
+      (e) => e.message.type === "register" && e.message.instance.uid === uid,
+      60_000,
+      "registration",
+    );
     if (reg.message.type !== "register") throw new Error("unreachable");
     const running = await untilPhase(id, ["Running"]);
     expect(hosts).toContain(running.host);
@@ -89,7 +114,11 @@ describe("Grid Engine backend on simulated hosts", () => {
     expect(reg.socketPath).toBe(join(dir, running.host!, "agent.sock"));
     agent.endVm(uid, "guest powered off");
     const done = await untilPhase(id, ["Finished"]);
-    expect(done).toMatchObject({ phase: "Finished", host: running.host, reason: "the job ended (exit status 0)" });
+    expect(done).toMatchObject({
+      phase: "Finished",
+      host: running.host,
+      reason: "the job ended (exit status 0)",
+    });
     expect((await backend.accounting(id))?.exitStatus).toBe(0);
   });
 
@@ -121,20 +150,32 @@ describe("Grid Engine backend on simulated hosts", () => {
       const s = await backend.get(id);
       return s.phase === "Pending" && s.reason?.includes("gvm_mem") ? s : undefined;
     });
-    expect(pending.reason).toMatch(/cannot run at host "gvm-h\d+" because it offers only hc:gvm_mem=/);
+    expect(pending.reason).toMatch(
+      /cannot run at host "gvm-h\d+" because it offers only hc:gvm_mem=/,
+    );
     await backend.delete(id);
-    await until("the job to leave the queue", 20_000, async () => ((await backend.list()).some((j) => j.id === id) ? undefined : true));
+    await until("the job to leave the queue", 20_000, async () =>
+      (await backend.list()).some((j) => j.id === id) ? undefined : true,
+    );
     expect((await backend.get(id)).phase).toBe("Unknown"); // it never ran: no accounting record
   });
 
   it("qdel of a running lease: the lease is notified (SIGUSR2), stops the VM gracefully and the job ends", async () => {
     const uid = randomUUID();
     const id = await submit(lease(uid));
-    await agent.waitFor((e) => e.message.type === "register" && e.message.instance.uid === uid, 60_000, "registration");
+    await agent.waitFor(
+      (e) => e.message.type === "register" && e.message.instance.uid === uid,
+      60_000,
+      "registration",
+    );
     await untilPhase(id, ["Running"]);
     const before = agent.events.length;
     await backend.delete(id);
-    const stop = await agent.waitFor((e) => agent.events.indexOf(e) >= before && e.message.type === "stop", 30_000, "stop request");
+    const stop = await agent.waitFor(
+      (e) => agent.events.indexOf(e) >= before && e.message.type === "stop",
+      30_000,
+      "stop request",
+    );
     expect(stop.message).toEqual({ type: "stop", reason: "notify" });
     await untilPhase(id, ["Finished"], 30_000);
   });
@@ -142,8 +183,16 @@ describe("Grid Engine backend on simulated hosts", () => {
   it("an h_rt expiry: the lease sees SIGUSR2 first and ends the VM before the kill", async () => {
     const uid = randomUUID();
     const id = await submit(lease(uid, { timeLimitSeconds: 8 }));
-    const reg = await agent.waitFor((e) => e.message.type === "register" && e.message.instance.uid === uid, 60_000, "registration");
-    const stop = await agent.waitFor((e) => e.message.type === "stop" && e.at > reg.at, 60_000, "stop request on h_rt");
+    const reg = await agent.waitFor(
+      (e) => e.message.type === "register" && e.message.instance.uid === uid,
+      60_000,
+      "registration",
+    );
+    const stop = await agent.waitFor(
+      (e) => e.message.type === "stop" && e.at > reg.at,
+      60_000,
+      "stop request on h_rt",
+    );
     expect(stop.message).toEqual({ type: "stop", reason: "notify" });
     const done = await untilPhase(id, ["Finished"], 30_000);
     const acct = await backend.accounting(id);
@@ -155,7 +204,10 @@ describe("Grid Engine backend on simulated hosts", () => {
   });
 
   it("a bad command path puts the job in error state, reported with Grid Engine's reason", async () => {
-    const id = await submit({ name: `gvm-badpath-${Date.now()}`, command: ["/nonexistent/gridvm-job", "--x"] });
+    const id = await submit({
+      name: `gvm-badpath-${Date.now()}`,
+      command: ["/nonexistent/gridvm-job", "--x"],
+    });
     const err = await untilPhase(id, ["Error"], 30_000);
     expect(err.rawState).toBe("Eqw");
     expect(err.reason).toMatch(/execvlp\(\/nonexistent\/gridvm-job.*No such file or directory/);
@@ -166,7 +218,8 @@ describe("Grid Engine backend on simulated hosts", () => {
     const uid = randomUUID();
     const name = jobNameFor(uid, 0);
     // What a reconciler does every time: look up by name, submit only when nothing is there.
-    const ensureJob = async (): Promise<string> => (await backend.findByName(name))?.id ?? (await submit(sleeper(name, GiB)));
+    const ensureJob = async (): Promise<string> =>
+      (await backend.findByName(name))?.id ?? (await submit(sleeper(name, GiB)));
     const first = await ensureJob();
     // "Crash": the id was never written anywhere. The restarted reconciler only knows the name.
     const second = await ensureJob();

@@ -17,8 +17,14 @@ interface Run {
 }
 
 function startJob(args: { socket: string; waitSeconds?: number }): Run {
-  const [file, ...argv] = gridvmJobCommand(instance, { socketTemplate: args.socket, waitSeconds: args.waitSeconds ?? 30 });
-  const child = spawn(file!, argv, { env: { ...process.env, JOB_ID: "4242", JOB_NAME: "gvm-test-r0" }, stdio: ["ignore", "ignore", "pipe"] });
+  const [file, ...argv] = gridvmJobCommand(instance, {
+    socketTemplate: args.socket,
+    waitSeconds: args.waitSeconds ?? 30,
+  });
+  const child = spawn(file!, argv, {
+    env: { ...process.env, JOB_ID: "4242", JOB_NAME: "gvm-test-r0" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let err = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -32,7 +38,11 @@ describe("gridvm-job and the lease protocol", () => {
   const setup = (opts: { endOnStop?: boolean } = {}) => {
     dir = mkdtempSync(join(tmpdir(), "gvm-lease-"));
     agent = new StandInAgent(opts);
-    return { agent, socket: join(dir, "{host}", "agent.sock"), realSocket: join(dir, hostname(), "agent.sock") };
+    return {
+      agent,
+      socket: join(dir, "{host}", "agent.sock"),
+      realSocket: join(dir, hostname(), "agent.sock"),
+    };
   };
   const run = (a: Parameters<typeof startJob>[0]) => {
     const r = startJob(a);
@@ -52,7 +62,15 @@ describe("gridvm-job and the lease protocol", () => {
     await agent.listen(realSocket);
     const job = run({ socket });
     const reg = await agent.waitFor((e) => e.message.type === "register", 20_000, "registration");
-    expect(reg.message).toMatchObject({ type: "register", version: 1, instance, jobId: "4242", jobName: "gvm-test-r0", host: hostname(), pid: job.child.pid });
+    expect(reg.message).toMatchObject({
+      type: "register",
+      version: 1,
+      instance,
+      jobId: "4242",
+      jobName: "gvm-test-r0",
+      host: hostname(),
+      pid: job.child.pid,
+    });
     agent.endVm(instance.uid, "guest powered off");
     expect(await job.exit).toBe(0);
     expect(job.stderr()).toMatch(/the VM ended: guest powered off/);
@@ -71,16 +89,19 @@ describe("gridvm-job and the lease protocol", () => {
   it.each([
     ["SIGUSR2", "notify"],
     ["SIGTERM", "terminate"],
-  ] as const)("on %s asks the agent for a graceful stop and waits for the VM to end", async (signal, reason) => {
-    const { agent, socket, realSocket } = setup({ endOnStop: true });
-    await agent.listen(realSocket);
-    const job = run({ socket });
-    await agent.waitFor((e) => e.message.type === "register", 20_000, "registration");
-    job.child.kill(signal);
-    const stop = await agent.waitFor((e) => e.message.type === "stop", 10_000, "stop request");
-    expect(stop.message).toEqual({ type: "stop", reason });
-    expect(await job.exit).toBe(0);
-  });
+  ] as const)(
+    "on %s asks the agent for a graceful stop and waits for the VM to end",
+    async (signal, reason) => {
+      const { agent, socket, realSocket } = setup({ endOnStop: true });
+      await agent.listen(realSocket);
+      const job = run({ socket });
+      await agent.waitFor((e) => e.message.type === "register", 20_000, "registration");
+      job.child.kill(signal);
+      const stop = await agent.waitFor((e) => e.message.type === "stop", 10_000, "stop request");
+      expect(stop.message).toEqual({ type: "stop", reason });
+      expect(await job.exit).toBe(0);
+    },
+  );
 
   it("waits for an agent that comes late, and fails with a clear message when none comes", async () => {
     const { agent, socket, realSocket } = setup();
@@ -94,7 +115,9 @@ describe("gridvm-job and the lease protocol", () => {
 
     const lonely = run({ socket: join(dir, "nobody", "agent.sock"), waitSeconds: 1 });
     expect(await lonely.exit).toBe(2);
-    expect(lonely.stderr()).toMatch(/no node agent at .*nobody\/agent\.sock on .* after 1 s \(last error: ENOENT\)/);
+    expect(lonely.stderr()).toMatch(
+      /no node agent at .*nobody\/agent\.sock on .* after 1 s \(last error: ENOENT\)/,
+    );
   });
 
   it("registers again after the agent drops the connection (an agent restart is not the VM's end)", async () => {
@@ -103,7 +126,11 @@ describe("gridvm-job and the lease protocol", () => {
     const job = run({ socket });
     await agent.waitFor((e) => e.message.type === "register", 20_000, "registration");
     agent.dropConnection(instance.uid);
-    await agent.waitFor((e) => e.message.type === "register" && agent.registrations().length >= 2, 20_000, "second registration");
+    await agent.waitFor(
+      (e) => e.message.type === "register" && agent.registrations().length >= 2,
+      20_000,
+      "second registration",
+    );
     expect(job.child.exitCode).toBeNull();
     agent.endVm(instance.uid);
     expect(await job.exit).toBe(0);

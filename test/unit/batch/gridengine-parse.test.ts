@@ -3,11 +3,16 @@ import { describe, expect, it } from "vitest";
 import { jobNameFor, parseJobName } from "../../../controller/batch/batch-backend.js";
 import { parseQacct, reasonFromAccounting } from "../../../controller/batch/gridengine/qacct.js";
 import { parseQsubTerse, qsubArgs } from "../../../controller/batch/gridengine/qsub-args.js";
-import { parseQstatJobDetail, parseQstatJobList, reasonFromDetail } from "../../../controller/batch/gridengine/qstat-xml.js";
+import {
+  parseQstatJobDetail,
+  parseQstatJobList,
+  reasonFromDetail,
+} from "../../../controller/batch/gridengine/qstat-xml.js";
 import { hostOfQueueInstance, phaseOfState } from "../../../controller/batch/gridengine/states.js";
 
 // Fixtures are real output of Son of Grid Engine 8.1.9 on the local cluster (hack/gridengine).
-const fixture = (name: string) => readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
+const fixture = (name: string) =>
+  readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8");
 
 describe("phaseOfState", () => {
   it.each([
@@ -64,7 +69,9 @@ describe("parseQstatJobList", () => {
   it("keeps numeric-looking names as text and handles a single job", () => {
     const xml = `<?xml version='1.0'?><job_info><queue_info><job_list state="running"><JB_job_number>7</JB_job_number>
       <JB_name>g0042</JB_name><state>t</state><queue_name>q@0001</queue_name></job_list></queue_info><job_info/></job_info>`;
-    expect(parseQstatJobList(xml)).toEqual([{ id: "7", name: "g0042", phase: "Starting", host: "0001", rawState: "t" }]);
+    expect(parseQstatJobList(xml)).toEqual([
+      { id: "7", name: "g0042", phase: "Starting", host: "0001", rawState: "t" },
+    ]);
   });
 
   it("rejects what is not qstat output", () => {
@@ -76,18 +83,24 @@ describe("parseQstatJobDetail and reasonFromDetail", () => {
   it("gives the scheduler's reason for a job too big for every host", () => {
     const detail = parseQstatJobDetail(fixture("qstat-j-pending.xml"), "9");
     expect(detail.unknown).toBe(false);
-    expect(reasonFromDetail("Pending", detail)).toBe('(-l gvm_mem=8G) cannot run at host "gvm-h2" because it offers only hc:gvm_mem=3.000G');
+    expect(reasonFromDetail("Pending", detail)).toBe(
+      '(-l gvm_mem=8G) cannot run at host "gvm-h2" because it offers only hc:gvm_mem=3.000G',
+    );
   });
 
   it("gives the error reason of a job whose binary does not exist, without the time stamp", () => {
     const detail = parseQstatJobDetail(fixture("qstat-j-error.xml"), "10");
-    expect(reasonFromDetail("Error", detail)).toMatch(/^execvlp\(\/nonexistent\/x, "\/nonexistent\/x"\) failed: No such file or directory$/);
+    expect(reasonFromDetail("Error", detail)).toMatch(
+      /^execvlp\(\/nonexistent\/x, "\/nonexistent\/x"\) failed: No such file or directory$/,
+    );
   });
 
   it("ignores scheduler messages about other jobs", () => {
     const detail = parseQstatJobDetail(fixture("qstat-j-pending.xml"), "999");
     expect(detail.schedulingInfo).toEqual([]);
-    expect(reasonFromDetail("Pending", detail)).toBe('queue instance "gridvm.q@gvm-h1" dropped because it is full');
+    expect(reasonFromDetail("Pending", detail)).toBe(
+      'queue instance "gridvm.q@gvm-h1" dropped because it is full',
+    );
   });
 
   it("reports an unknown job", () => {
@@ -96,22 +109,43 @@ describe("parseQstatJobDetail and reasonFromDetail", () => {
   });
 
   it("says so when an error has no recorded reason", () => {
-    expect(reasonFromDetail("Error", { unknown: false, errorReasons: [], schedulingInfo: [], globalSchedulingInfo: [] })).toMatch(/no reason recorded/);
+    expect(
+      reasonFromDetail("Error", {
+        unknown: false,
+        errorReasons: [],
+        schedulingInfo: [],
+        globalSchedulingInfo: [],
+      }),
+    ).toMatch(/no reason recorded/);
   });
 });
 
 describe("parseQacct", () => {
   it("reads a job that ended normally", () => {
     const [a] = parseQacct(fixture("qacct-ok.txt"));
-    expect(a).toMatchObject({ id: "1", name: "t1", host: "gvm-h2", exitStatus: 0, failedCode: 0, wallclockSeconds: 3 });
+    expect(a).toMatchObject({
+      id: "1",
+      name: "t1",
+      host: "gvm-h2",
+      exitStatus: 0,
+      failedCode: 0,
+      wallclockSeconds: 3,
+    });
     expect(a!.endedAt!.getTime() - a!.startedAt!.getTime()).toBe(3000);
     expect(reasonFromAccounting(a!)).toBe("the job ended (exit status 0)");
   });
 
   it("reads a job killed for its h_rt", () => {
     const [a] = parseQacct(fixture("qacct-hrt.txt"));
-    expect(a).toMatchObject({ id: "6", name: "hrt", failedCode: 37, failedReason: "qmaster enforced h_rt, h_cpu, or h_vmem limit" });
-    expect(reasonFromAccounting(a!)).toBe("Grid Engine failed the job (37: qmaster enforced h_rt, h_cpu, or h_vmem limit)");
+    expect(a).toMatchObject({
+      id: "6",
+      name: "hrt",
+      failedCode: 37,
+      failedReason: "qmaster enforced h_rt, h_cpu, or h_vmem limit",
+    });
+    expect(reasonFromAccounting(a!)).toBe(
+      "Grid Engine failed the job (37: qmaster enforced h_rt, h_cpu, or h_vmem limit)",
+    );
   });
 
   it("reads several records of one name in order", () => {
@@ -126,22 +160,41 @@ describe("qsubArgs", () => {
 
   it("runs the binary without a shell, with notify, and the command last", () => {
     const args = qsubArgs(base, settings);
-    expect(args.slice(0, 10)).toEqual(["-terse", "-b", "y", "-shell", "n", "-notify", "-r", "n", "-N", "gvm-abc-r0"]);
+    expect(args.slice(0, 10)).toEqual([
+      "-terse",
+      "-b",
+      "y",
+      "-shell",
+      "n",
+      "-notify",
+      "-r",
+      "n",
+      "-N",
+      "gvm-abc-r0",
+    ]);
     expect(args.slice(-4)).toEqual(["/usr/bin/node", "/opt/job.js", "--uid", "a b"]);
     expect(args).not.toContain("-pe");
     expect(args).not.toContain("-l");
   });
 
   it("asks for memory through the consumable, cpus through the PE, and the time limit as h_rt", () => {
-    const args = qsubArgs({ ...base, memoryBytes: 2 * 1024 ** 3, cpus: 2, timeLimitSeconds: 7200 }, settings);
+    const args = qsubArgs(
+      { ...base, memoryBytes: 2 * 1024 ** 3, cpus: 2, timeLimitSeconds: 7200 },
+      settings,
+    );
     expect(args).toEqual(expect.arrayContaining(["-l", "gvm_mem=2147483648,h_rt=7200"]));
     const pe = args.indexOf("-pe");
     expect(args.slice(pe, pe + 3)).toEqual(["-pe", "gvm_smp", "2"]);
   });
 
   it("passes environment variables one by one", () => {
-    const args = qsubArgs({ ...base, env: { GRIDVM_AGENT_SOCKET: "/run/{host}/a.sock", X: "1" } }, settings);
-    expect(args).toEqual(expect.arrayContaining(["-v", "GRIDVM_AGENT_SOCKET=/run/{host}/a.sock", "-v", "X=1"]));
+    const args = qsubArgs(
+      { ...base, env: { GRIDVM_AGENT_SOCKET: "/run/{host}/a.sock", X: "1" } },
+      settings,
+    );
+    expect(args).toEqual(
+      expect.arrayContaining(["-v", "GRIDVM_AGENT_SOCKET=/run/{host}/a.sock", "-v", "X=1"]),
+    );
   });
 
   it.each([
@@ -173,7 +226,12 @@ describe("jobNameFor", () => {
     expect(parseJobName("someone-elses-job")).toBeUndefined();
   });
   it("is a valid Grid Engine name", () => {
-    expect(() => qsubArgs({ name: jobNameFor(uid, 0), command: ["/bin/true"] }, { parallelEnvironment: "p", memoryComplex: "m" })).not.toThrow();
+    expect(() =>
+      qsubArgs(
+        { name: jobNameFor(uid, 0), command: ["/bin/true"] },
+        { parallelEnvironment: "p", memoryComplex: "m" },
+      ),
+    ).not.toThrow();
   });
   it.each([["not a uid"], [""], ["../x"]])("refuses uid %j", (bad) => {
     expect(() => jobNameFor(bad, 0)).toThrow(/UID/);

@@ -22,7 +22,10 @@ describe("LineDecoder", () => {
   it("yields whole lines only, across chunk boundaries", () => {
     const d = new LineDecoder();
     expect(d.push('{"type":"regis')).toEqual([]);
-    expect(d.push('tered"}\n{"type":"stopping"}\n{"ty')).toEqual(['{"type":"registered"}', '{"type":"stopping"}']);
+    expect(d.push('tered"}\n{"type":"stopping"}\n{"ty')).toEqual([
+      '{"type":"registered"}',
+      '{"type":"stopping"}',
+    ]);
     expect(d.push('pe":"ended"}\n\n')).toEqual(['{"type":"ended"}']);
   });
   it("refuses an endless line", () => {
@@ -39,7 +42,10 @@ describe("messages", () => {
     ['{"type":"ended"}', { type: "ended" }],
     ['{"type":"ended","message":"powered off"}', { type: "ended", message: "powered off" }],
     ['{"type":"failed","message":"qemu died"}', { type: "failed", message: "qemu died" }],
-    ['{"type":"rejected","message":"unknown instance"}', { type: "rejected", message: "unknown instance" }],
+    [
+      '{"type":"rejected","message":"unknown instance"}',
+      { type: "rejected", message: "unknown instance" },
+    ],
   ])("reads agent message %s", (line, msg) => {
     expect(parseAgentMessage(line)).toEqual(msg);
   });
@@ -73,6 +79,8 @@ describe("agentSocketPath", () => {
 
 describe("reconnectDelayMs", () => {
   it("doubles from 200 ms and stays at 5 s", () => {
-    expect([0, 1, 2, 3, 4, 5, 6, 50].map(reconnectDelayMs)).toEqual([200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+    expect([0, 1, 2, 3, 4, 5, 6, 50].map(reconnectDelayMs)).toEqual([
+      200, 400, 800, 1600, 3200, 5000, 5000, 5000,
+    ]);
   });
 });

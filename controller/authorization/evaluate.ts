@@ -44,7 +44,12 @@ import { chargesOwnerStorage, sameObject, templateStorage, usageWithin } from ".
 
 export type { Requester } from "./permissions.js";
 
-export const DEFAULT_ADMIN_GROUPS: readonly string[] = ["gridvm:admins"];
+/**
+ * gridvm:admins is the paper's "admin" group. system:masters is the cluster's superuser group,
+ * which RBAC never restricts; refusing it here would only break `kubectl apply` by the cluster
+ * admin (and GitOps pipelines running as it).
+ */
+export const DEFAULT_ADMIN_GROUPS: readonly string[] = ["gridvm:admins", "system:masters"];
 
 /** Everything the decision needs, all of it easy to take from informer caches. */
 export interface ClusterFacts {

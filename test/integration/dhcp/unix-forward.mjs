@@ -2,6 +2,7 @@
 // SOCKET HOST PORT` so a test in the root namespace can reach a daemon inside a namespace without
 // any address outside it. Prints "ready" once listening.
 import net from "node:net";
+import process from "node:process";
 
 const [sock, host, port] = process.argv.slice(2);
 const server = net.createServer((client) => {

@@ -1,0 +1,216 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { hostname } from "node:os";
+import { API_VERSION, type Permission, type VMGroup, type VMInstance, type VMTemplate } from "./api/generated/types.js";
+import { ReservationTable } from "./allocation/index.js";
+import type { BatchBackend } from "./batch/batch-backend.js";
+import type { InstanceRef } from "../node-agent/lease/protocol.js";
+import { objectKey, type KubeObject } from "./machinery/cache.js";
+import { realClock } from "./machinery/clock.js";
+import { EventRecorder, kubeEventSink } from "./machinery/events.js";
+import { startHttpServer, type RunningHttpServer } from "./machinery/http-server.js";
+import { Informer } from "./machinery/informer.js";
+import { kubeLeaseClient, LeaderElector } from "./machinery/leader-election.js";
+import type { Logger } from "./machinery/log.js";
+import { ControllerMetrics } from "./machinery/metrics.js";
+import { runWorkers, WorkQueue } from "./machinery/workqueue.js";
+import { VMGroupController } from "./reconcilers/vmgroup/vmgroup-controller.js";
+import { JobWatch } from "./reconcilers/vminstance/job-watch.js";
+import { VMInstanceController, type InstanceAuthorizer } from "./reconcilers/vminstance/vminstance-controller.js";
+import { VMTemplateController } from "./reconcilers/vmtemplate/vmtemplate-controller.js";
+import type { StorageRoots } from "./storage/storage-roots.js";
+
+export interface ManagerOptions {
+  kc: KubeConfig;
+  backend: BatchBackend;
+  roots: StorageRoots;
+  jobCommand: (ref: InstanceRef) => string[];
+  /** Built from the informers' caches, so the controller's re-check sees what admission saw. */
+  authorizer: (caches: { permissions: () => Permission[]; templates: () => VMTemplate[]; instances: () => VMInstance[] }) => InstanceAuthorizer;
+  log: Logger;
+  workers?: number;
+  jobPollMs?: number;
+  jobLogDir?: string;
+  leaderElection?: { namespace: string; name: string; identity?: string } | false;
+  metricsPort?: number;
+  metricsHost?: string;
+}
+
+/**
+ * The controller process: informers for the four kinds, one work queue and reconciler per kind,
+ * the batch job poller, leader election (only the leader reconciles), and /metrics /healthz /readyz.
+ */
+export class Manager {
+  readonly metrics = new ControllerMetrics({ processMetrics: true });
+  readonly instances: Informer<VMInstance>;
+  readonly templates: Informer<VMTemplate>;
+  readonly groups: Informer<VMGroup>;
+  readonly permissions: Informer<Permission>;
+  private readonly queues: Record<"vminstance" | "vmtemplate" | "vmgroup", WorkQueue<string>>;
+  private readonly jobs: JobWatch;
+  private readonly uidToKey = new Map<string, string>();
+  private http: RunningHttpServer | undefined;
+  private elector: LeaderElector | undefined;
+  private leading = false;
+  private workersDone: Promise<unknown> | undefined;
+
+  constructor(private readonly o: ManagerOptions) {
+    const log = o.log;
+    this.instances = new Informer<VMInstance>(o.kc, { apiVersion: API_VERSION, plural: "vminstances" }, { log });
+    this.templates = new Informer<VMTemplate>(o.kc, { apiVersion: API_VERSION, plural: "vmtemplates" }, { log });
+    this.groups = new Informer<VMGroup>(o.kc, { apiVersion: API_VERSION, plural: "vmgroups" }, { log });
+    this.permissions = new Informer<Permission>(o.kc, { apiVersion: API_VERSION, plural: "permissions" }, { log });
+    const sink = this.metrics.workqueueSink();
+    this.queues = {
+      vminstance: new WorkQueue<string>({ name: "vminstance", metrics: sink }),
+      vmtemplate: new WorkQueue<string>({ name: "vmtemplate", metrics: sink }),
+      vmgroup: new WorkQueue<string>({ name: "vmgroup", metrics: sink }),
+    };
+    this.jobs = new JobWatch(o.backend, (uid) => this.enqueueUid(uid), log, o.jobPollMs ?? 2_000);
+    this.wireHandlers();
+  }
+
+  async start(): Promise<void> {
+    const { log } = this.o;
+    this.http = await startHttpServer({
+      host: this.o.metricsHost ?? "127.0.0.1",
+      port: this.o.metricsPort ?? 0,
+      registry: this.metrics.registry,
+      healthz: { ping: () => true },
+      readyz: {
+        informers: () => [this.instances, this.templates, this.groups, this.permissions].every((i) => i.hasSynced()),
+        jobs: () => !this.leading || this.jobs.hasSynced(),
+      },
+    });
+    log.info({ port: this.http.port }, "serving /metrics /healthz /readyz");
+    for (const informer of [this.instances, this.templates, this.groups, this.permissions]) informer.start();
+    await Promise.all([this.instances, this.templates, this.groups, this.permissions].map((i) => i.waitForSync()));
+    log.info({ vminstances: this.instances.store.size(), vmtemplates: this.templates.store.size(), vmgroups: this.groups.store.size() }, "caches synced");
+
+    const le = this.o.leaderElection;
+    if (le === false || le === undefined) {
+      this.startLeading();
+      return;
+    }
+    const identity = le.identity ?? `${hostname()}_${process.pid}`;
+    this.elector = new LeaderElector({
+      identity,
+      namespace: le.namespace,
+      name: le.name,
+      client: kubeLeaseClient(this.o.kc, le.namespace, le.name),
+      releaseOnStop: true,
+      log,
+      callbacks: {
+        onStartedLeading: () => this.startLeading(),
+        onStoppedLeading: () => {
+          // client-go's advice: a leader that lost its lease exits rather than risk acting twice.
+          if (this.leading) {
+            log.error("lost the leader lease; exiting so a fresh process campaigns again");
+            process.exit(1);
+          }
+        },
+        onNewLeader: (who) => log.info({ leader: who }, "leader"),
+      },
+    });
+    void this.elector.run();
+  }
+
+  get port(): number | undefined {
+    return this.http?.port;
+  }
+
+  /** Graceful stop: release the lease, drain queues, stop polling and watching, close HTTP. */
+  async stop(): Promise<void> {
+    await this.elector?.stop();
+    for (const q of Object.values(this.queues)) q.shutDown();
+    await this.workersDone;
+    await this.jobs.stop();
+    await Promise.all([this.instances, this.templates, this.groups, this.permissions].map((i) => i.stop()));
+    await this.http?.close();
+  }
+
+  private startLeading(): void {
+    const { o } = this;
+    this.leading = true;
+    o.log.info("leading: reconciling");
+    const clock = realClock;
+    const events = new EventRecorder({ component: "gridvm-controller", sink: kubeEventSink(o.kc), log: o.log });
+    const reservations = new ReservationTable();
+    const authorize = o.authorizer({ permissions: () => this.permissions.store.list(), templates: () => this.templates.store.list(), instances: () => this.instances.store.list() });
+    const vmInstances = new VMInstanceController({
+      kc: o.kc,
+      instances: this.instances.store,
+      templates: this.templates.store,
+      groups: this.groups.store,
+      backend: o.backend,
+      jobs: this.jobs,
+      reservations,
+      authorize,
+      jobCommand: o.jobCommand,
+      storageRoot: o.roots.storage,
+      jobLogDir: o.jobLogDir,
+      events,
+      clock,
+      log: o.log.child({ controller: "vminstance" }),
+    });
+    const vmTemplates = new VMTemplateController({ kc: o.kc, templates: this.templates.store, instances: this.instances.store, roots: o.roots, events, clock, log: o.log.child({ controller: "vmtemplate" }) });
+    const vmGroups = new VMGroupController({ kc: o.kc, groups: this.groups.store, instances: this.instances.store, events, clock, log: o.log.child({ controller: "vmgroup" }) });
+    this.jobs.start();
+    const workers = o.workers ?? 4;
+    const onError = (kind: string) => (key: string, err: unknown) => o.log.warn({ kind, key, err: (err as Error).message }, "reconcile failed; retrying with backoff");
+    this.workersDone = Promise.all([
+      runWorkers(this.queues.vminstance, workers, (k) => this.metrics.timeReconcile("VMInstance", () => vmInstances.reconcile(k)), onError("VMInstance")),
+      runWorkers(this.queues.vmtemplate, 2, (k) => this.metrics.timeReconcile("VMTemplate", () => vmTemplates.reconcile(k)), onError("VMTemplate")),
+      runWorkers(this.queues.vmgroup, 1, (k) => this.metrics.timeReconcile("VMGroup", () => vmGroups.reconcile(k)), onError("VMGroup")),
+    ]);
+    // Everything once at the start: level-triggered, a restarted leader converges from the API alone.
+    for (const k of this.instances.store.keys()) this.queues.vminstance.add(k);
+    for (const k of this.templates.store.keys()) this.queues.vmtemplate.add(k);
+    for (const k of this.groups.store.keys()) this.queues.vmgroup.add(k);
+    setInterval(() => this.countJobs(), 5_000).unref();
+  }
+
+  private wireHandlers(): void {
+    const q = this.queues;
+    const onInstance = (i: VMInstance): void => {
+      const key = objectKey(i as KubeObject);
+      if (i.metadata.uid) this.uidToKey.set(i.metadata.uid, key);
+      q.vminstance.add(key);
+      q.vmtemplate.add(i.spec.template); // derived counts and the deletion guard
+      const group = this.templates.store.get(i.spec.template)?.spec.vmGroup ?? i.status?.network?.vmGroup;
+      if (group) q.vmgroup.add(group);
+    };
+    this.instances.addEventHandler({
+      onAdd: onInstance,
+      onUpdate: (_old, cur) => onInstance(cur),
+      onDelete: (i) => {
+        if (i.metadata.uid) this.uidToKey.delete(i.metadata.uid);
+        onInstance(i);
+      },
+    });
+    const onTemplate = (t: VMTemplate): void => {
+      q.vmtemplate.add(t.metadata.name ?? "");
+      for (const i of this.instances.store.list()) if (i.spec.template === t.metadata.name) q.vminstance.add(objectKey(i as KubeObject));
+    };
+    this.templates.addEventHandler({ onAdd: onTemplate, onUpdate: (_o, t) => onTemplate(t), onDelete: onTemplate });
+    const onGroup = (): void => {
+      for (const k of this.groups.store.keys()) q.vmgroup.add(k); // overlaps are pairwise
+      for (const i of this.instances.store.list()) if (!i.status?.network?.ip) q.vminstance.add(objectKey(i as KubeObject));
+    };
+    this.groups.addEventHandler({ onAdd: onGroup, onUpdate: onGroup, onDelete: onGroup });
+    const onPermission = (): void => {
+      for (const k of this.instances.store.keys()) q.vminstance.add(k);
+    };
+    this.permissions.addEventHandler({ onAdd: onPermission, onUpdate: onPermission, onDelete: onPermission });
+  }
+
+  private enqueueUid(uid: string): void {
+    const key = this.uidToKey.get(uid);
+    if (key) this.queues.vminstance.add(key);
+  }
+
+  private countJobs(): void {
+    const counts: Record<string, number> = {};
+    for (const j of this.jobs.all()) counts[j.phase] = (counts[j.phase] ?? 0) + 1;
+    this.metrics.setJobsByPhase(counts, ["Pending", "Held", "Starting", "Running", "Suspended", "Error", "Deleting"]);
+  }
+}

@@ -1,0 +1,52 @@
+import { isLive, jobNameFor, type JobStatus } from "../../batch/batch-backend.js";
+
+/** What the controller knows about an instance's runs, from its status. */
+export interface RunRecord {
+  /** The counter of the current (or last) run; 0 before the first. */
+  run: number;
+  /** The job of that run, as recorded in status. */
+  job?: { id?: string; name?: string; generation?: number };
+}
+
+export type RunDecision =
+  /** Look the next run's job up by name, then submit it if absent (DESIGN invariant 1). */
+  | { kind: "start"; run: number; jobName: string }
+  /** Keep following the current run's job. */
+  | { kind: "follow"; run: number; jobName: string }
+  /** Delete the live job (the VM gets a graceful powerdown first) and wait for it to finish. */
+  | { kind: "stop"; run: number; jobName: string; jobId: string }
+  /** Nothing runs and nothing should. */
+  | { kind: "idle"; stoppedOnItsOwn: boolean };
+
+/**
+ * Whether to start, follow or stop a run — a pure function of the spec, the recorded run and the
+ * job's current state. A VM that ended on its own (guest powered off, time limit, qdel) is not
+ * restarted until the spec changes again (its generation moves past the one that started it),
+ * so `running: true` never turns a powered-off VM into a restart loop.
+ */
+export function decideRun(input: {
+  uid: string;
+  generation: number;
+  wantRunning: boolean;
+  /** False when authorization, disks or network forbid a run. */
+  mayRun: boolean;
+  record: RunRecord;
+  /** The recorded job's current state; undefined when it is not known to the backend. */
+  job?: JobStatus;
+}): RunDecision {
+  const { record, job } = input;
+  const current = record.run;
+  const currentName = record.job?.name ?? (current > 0 ? jobNameFor(input.uid, current) : undefined);
+  const live = job !== undefined && isLive(job.phase);
+
+  if (live && currentName) {
+    if (!input.wantRunning || !input.mayRun) return { kind: "stop", run: current, jobName: currentName, jobId: job.id };
+    return { kind: "follow", run: current, jobName: currentName };
+  }
+  if (!input.wantRunning || !input.mayRun) return { kind: "idle", stoppedOnItsOwn: false };
+
+  const startedBy = record.job?.generation;
+  const endedOnItsOwn = current > 0 && startedBy !== undefined && startedBy >= input.generation;
+  if (endedOnItsOwn) return { kind: "idle", stoppedOnItsOwn: true };
+  return { kind: "start", run: current + 1, jobName: jobNameFor(input.uid, current + 1) };
+}

@@ -1,0 +1,282 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { rm } from "node:fs/promises";
+import { API_VERSION, VMInstanceResource, type VMGroup, type VMInstance, type VMInstanceStatus, type VMTemplate } from "../../api/generated/types.js";
+import { parseQuantity } from "../../api/quantity.js";
+import { poolFor, ReservationTable, ipToNumber } from "../../allocation/index.js";
+import { isLive as isLivePhase, type BatchBackend, type JobAccounting, type JobSpec, type JobStatus } from "../../batch/batch-backend.js";
+import type { InstanceRef } from "../../../node-agent/lease/protocol.js";
+import type { Store } from "../../machinery/cache.js";
+import { splitKey } from "../../machinery/cache.js";
+import type { Clock } from "../../machinery/clock.js";
+import { findCondition, setConditions, type Condition, type ConditionUpdate } from "../../machinery/conditions.js";
+import type { EventRecorder } from "../../machinery/events.js";
+import { GRIDVM_FINALIZER, hasFinalizer, patchFinalizer } from "../../machinery/finalizers.js";
+import { collectionPath } from "../../machinery/kube-request.js";
+import type { Logger } from "../../machinery/log.js";
+import type { ReconcileResult } from "../../machinery/workqueue.js";
+import { createOverlay, fileExists } from "../../storage/qemu-img.js";
+import { applyStatus, mergeStatus } from "../status-apply.js";
+import { planDisks, type InstanceDisk } from "./disks.js";
+import type { JobWatch } from "./job-watch.js";
+import { phaseOf } from "./phase.js";
+import { decideRun } from "./run-decision.js";
+
+export const CONTROLLER_FIELD_MANAGER = "gridvm-controller";
+
+export type AuthorizationVerdict = { allowed: true } | { allowed: false; reason: string; message: string };
+
+/** The controller's re-check of who may run what (admission can race); the same evaluator as the webhook. */
+export type InstanceAuthorizer = (instance: VMInstance) => AuthorizationVerdict;
+
+export interface VMInstanceControllerDeps {
+  kc: KubeConfig;
+  instances: Store<VMInstance>;
+  templates: Store<VMTemplate>;
+  groups: Store<VMGroup>;
+  backend: BatchBackend;
+  jobs: JobWatch;
+  reservations: ReservationTable;
+  authorize: InstanceAuthorizer;
+  jobCommand: (ref: InstanceRef) => string[];
+  storageRoot: string;
+  /** Where job output lands on the hosts (shared filesystem), or undefined to discard it. */
+  jobLogDir?: string;
+  events: EventRecorder;
+  clock: Clock;
+  log: Logger;
+}
+
+const FOLLOW_MS = { queued: 5_000, running: 30_000, stopping: 1_000 };
+
+/**
+ * Reconciles one VMInstance into an address, discs and a batch job, and writes what it found into
+ * status — observe, decide (pure helpers), act, then one status apply at the end.
+ */
+export class VMInstanceController {
+  constructor(private readonly d: VMInstanceControllerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    // 1. Observe: the instance, its template and group, its siblings, its job.
+    const cached = this.d.instances.get(key);
+    if (!cached) {
+      this.d.reservations.release(key);
+      return;
+    }
+    let instance = cached;
+    const uid = instance.metadata.uid ?? "";
+    const record = { run: instance.status?.run ?? 0, job: instance.status?.job };
+    const currentJob = await this.observeJob(record.job?.name);
+
+    // 2. Deletion: stop the job, wait for it to end, free the address and (per diskPolicy) the overlay.
+    if (instance.metadata.deletionTimestamp) return this.finalize(instance, currentJob);
+
+    // 3. Make sure deletion will come through us.
+    if (!hasFinalizer(instance, GRIDVM_FINALIZER)) {
+      instance = await patchFinalizer(this.d.kc, this.objectPath(instance), instance, GRIDVM_FINALIZER, "present");
+    }
+
+    const template = this.d.templates.get(instance.spec.template);
+    const group = template ? this.d.groups.get(template.spec.vmGroup) : undefined;
+    const siblings = this.d.instances.list().filter((s) => s.spec.template === instance.spec.template);
+    const updates: ConditionUpdate[] = [];
+    const generation = instance.metadata.generation ?? 0;
+    const cond = (type: string, ok: boolean, reason: string, message: string): void => {
+      updates.push({ type, status: ok ? "True" : "False", reason, message, observedGeneration: generation });
+    };
+
+    // 4. Authorization, re-checked here because admission can race (a permission revoked, a quota
+    //    filled by a concurrent create): an unauthorized instance never gets a job.
+    const verdict = this.d.authorize(instance);
+    cond("Authorized", verdict.allowed, verdict.allowed ? "Allowed" : verdict.reason, verdict.allowed ? "the owner may run this VM" : verdict.message);
+
+    // 5. Discs: overlays of the template's discs (Derive) or the template's own (Template).
+    const diskPlan = planDisks(instance, template, siblings, this.d.storageRoot);
+    let disks: InstanceDisk[] = instance.status?.disks ?? [];
+    if (diskPlan.ok && !verdict.allowed) {
+      cond("DisksReady", false, "NotAuthorized", "no overlay is made for an instance its owner may not derive or run");
+    } else if (diskPlan.ok) {
+      try {
+        for (const disk of diskPlan.disks) {
+          if (disk.backingPath && !(await fileExists(disk.path))) await createOverlay(disk.path, disk.backingPath);
+        }
+        disks = diskPlan.disks;
+        cond("DisksReady", true, "DisksReady", `${disks.length} disc(s) ready`);
+      } catch (err) {
+        cond("DisksReady", false, "DiskCreationFailed", (err as Error).message);
+      }
+    } else {
+      cond("DisksReady", false, diskPlan.reason, diskPlan.message);
+    }
+
+    // 6. Network: an address is held only while the VM should run (the paper's Mapping row), so
+    //    stopped VMs never exhaust a lab's range: keep the recorded one, or reserve the next free one.
+    const wantsAddress = (instance.spec.running === true && verdict.allowed && diskPlan.ok) || isLive(currentJob);
+    const network = wantsAddress ? this.network(instance, template, group) : ({ ok: false, reason: "NotRunning", message: "no address while the VM is stopped" } as const);
+    if (wantsAddress) {
+      cond("NetworkReady", network.ok, network.ok ? "AddressAllocated" : network.reason, network.ok ? `${network.ip} / ${network.mac} in vmgroup "${network.group}"` : network.message);
+    } else {
+      this.d.reservations.release(key);
+    }
+
+    // 7. The run: start, follow or stop the batch job (one live job per run, looked up by name first).
+    const ready = updates.every((u) => u.status === "True");
+    const decision = decideRun({ uid, generation, wantRunning: instance.spec.running === true, mayRun: ready, record, job: currentJob });
+    let job = currentJob;
+    let run = record.run;
+    let jobRecord = record.job;
+    let stopping = false;
+    if (decision.kind === "start" && network.ok) {
+      const existing = await this.d.backend.findByName(decision.jobName);
+      const id = existing && existing.phase !== "Finished" ? existing.id : await this.d.backend.submit(this.jobSpec(instance, template!, decision.jobName));
+      if (!existing) void this.d.events.normal(instance, "Submitted", `job ${id} (${decision.jobName}) submitted to ${this.d.backend.kind}`);
+      run = decision.run;
+      jobRecord = { id, name: decision.jobName, generation };
+      job = { id, name: decision.jobName, phase: "Pending", ...(existing ?? {}) };
+      void this.d.jobs.poll();
+    } else if (decision.kind === "stop") {
+      await this.d.backend.delete(decision.jobId);
+      stopping = true;
+      void this.d.jobs.poll();
+    }
+    const scheduledReason = job ? (job.host ? `job ${job.id} placed on ${job.host}` : `job ${job.id} waits for a host`) : "no job";
+    cond("Scheduled", Boolean(job?.host), job?.host ? "Placed" : "NotPlaced", scheduledReason);
+
+    // 8. Status, once: phase from the job and the agent's Ready condition.
+    const accounting = !job && decision.kind === "idle" && decision.stoppedOnItsOwn ? await this.accountingOf(jobRecord?.id) : job?.phase === "Finished" ? await this.accountingOf(job.id) : undefined;
+    const agentReady = findCondition(instance.status?.conditions as Condition[] | undefined, "Ready")?.status === "True";
+    const blocking = updates.find((u) => u.status === "False" && u.type !== "Scheduled");
+    const verdictPhase = phaseOf({
+      job,
+      accounting,
+      agentReady,
+      stopping,
+      stoppedOnItsOwn: decision.kind === "idle" && decision.stoppedOnItsOwn,
+      blocked: instance.spec.running && blocking ? { reason: blocking.reason, message: blocking.message } : undefined,
+    });
+    if (job?.phase === "Error") await this.d.backend.delete(job.id, { force: true }); // an Eqw job holds nothing useful
+    const status: VMInstanceStatus = {
+      observedGeneration: generation,
+      phase: verdictPhase.phase,
+      ...(job?.host && ["Queued", "Scheduled", "Running", "Stopping"].includes(verdictPhase.phase) ? { host: job.host } : {}),
+      run,
+      ...(jobRecord ? { job: jobRecord } : {}),
+      ...(network.ok ? { network: { vmGroup: network.group, ip: network.ip, mac: network.mac, isolated: instance.spec.isolated ?? false } } : {}),
+      disks,
+      conditions: setConditions(
+        (instance.status?.conditions as Condition[] | undefined)?.filter((c) => c.type !== "Ready"),
+        updates,
+        this.d.clock.now(),
+      ).filter((c) => updates.some((u) => u.type === c.type)),
+    };
+    await applyStatus(this.d.kc, this.coordinates(instance), status, CONTROLLER_FIELD_MANAGER);
+    if (network.ok) this.d.reservations.release(key); // status now holds the address; the cache will too
+    if (["Stopped", "Failed"].includes(verdictPhase.phase) && instance.status?.vnc) {
+      await mergeStatus(this.d.kc, this.coordinates(instance), { vnc: null, host: null }); // the agent's last report is stale now
+    }
+    if (verdictPhase.phase !== instance.status?.phase) {
+      this.d.log.info({ vminstance: key, phase: verdictPhase.phase, reason: verdictPhase.reason }, verdictPhase.message);
+      if (verdictPhase.phase === "Failed") void this.d.events.warning(instance, verdictPhase.reason, verdictPhase.message);
+    }
+    return { requeueAfterMs: requeueFor(verdictPhase.phase) };
+  }
+
+  private async finalize(instance: VMInstance, job: JobStatus | undefined): Promise<ReconcileResult | void> {
+    const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
+    if (job && job.phase !== "Finished" && job.phase !== "Unknown") {
+      await this.d.backend.delete(job.id, job.phase === "Deleting" ? { force: true } : {});
+      void this.d.jobs.poll();
+      return { requeueAfterMs: FOLLOW_MS.stopping };
+    }
+    if (instance.spec.diskPolicy === "Delete" && instance.spec.diskMode !== "Template") {
+      for (const disk of instance.status?.disks ?? []) if (disk.backingPath) await rm(disk.path, { force: true });
+    }
+    this.d.reservations.release(key);
+    if (hasFinalizer(instance, GRIDVM_FINALIZER)) {
+      await patchFinalizer(this.d.kc, this.objectPath(instance), instance, GRIDVM_FINALIZER, "absent");
+      const kept = instance.spec.diskPolicy === "Delete" ? "overlay deleted" : `overlay kept at ${(instance.status?.disks ?? []).filter((d) => d.backingPath).map((d) => d.path).join(", ") || "(none)"}`;
+      this.d.log.info({ vminstance: key }, `released ${instance.status?.network?.ip ?? "no address"}; ${kept}`);
+    }
+  }
+
+  private async observeJob(name: string | undefined): Promise<JobStatus | undefined> {
+    if (!name) return undefined;
+    const cached = this.d.jobs.byName(name);
+    if (cached && (cached.phase === "Pending" || cached.phase === "Error" || cached.phase === "Held")) {
+      return this.d.backend.get(cached.id).catch(() => cached); // the list has no reasons; one call for the one that needs it
+    }
+    if (cached) return cached;
+    return this.d.jobs.hasSynced() ? undefined : this.d.backend.findByName(name);
+  }
+
+  private async accountingOf(id: string | undefined): Promise<JobAccounting | undefined> {
+    return id ? this.d.backend.accounting(id).catch(() => undefined) : undefined;
+  }
+
+  private network(instance: VMInstance, template: VMTemplate | undefined, group: VMGroup | undefined):
+    | { ok: true; group: string; ip: string; mac: string }
+    | { ok: false; reason: string; message: string } {
+    if (!template) return { ok: false, reason: "TemplateNotFound", message: `vmtemplate "${instance.spec.template}" does not exist` };
+    if (!group) return { ok: false, reason: "VMGroupNotFound", message: `vmgroup "${template.spec.vmGroup}" of vmtemplate "${template.metadata.name}" does not exist` };
+    const groupName = group.metadata.name ?? "";
+    const held = instance.status?.network;
+    if (held?.ip && held.mac && held.vmGroup === groupName) return { ok: true, group: groupName, ip: held.ip, mac: held.mac };
+    if (findCondition(group.status?.conditions as Condition[] | undefined, "Ready")?.status === "False") {
+      return { ok: false, reason: "VMGroupNotReady", message: `vmgroup "${groupName}" is not ready: ${findCondition(group.status?.conditions as Condition[], "Ready")?.message ?? ""}` };
+    }
+    const pool = poolFor(group.spec.addresses, group.spec.gateway.ip);
+    if (!pool.ok) return { ok: false, reason: "VMGroupInvalid", message: pool.error };
+    const heldIps = new Set(
+      this.d.instances
+        .list()
+        .filter((i) => i.status?.network?.vmGroup === groupName && i.status.network.ip && i.metadata.uid !== instance.metadata.uid)
+        .map((i) => ipToNumber(i.status!.network!.ip!)),
+    );
+    const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
+    const got = this.d.reservations.reserve(groupName, pool.value, group.spec.macPrefix ?? "de:af:de:af", key, heldIps);
+    if (got.kind === "exhausted") {
+      return { ok: false, reason: "VMGroupExhausted", message: `vmgroup "${groupName}" has no free address (${got.held} of ${got.size} held); stop or delete other VMs, or widen spec.addresses` };
+    }
+    return { ok: true, group: groupName, ip: got.ip, mac: got.mac };
+  }
+
+  private jobSpec(instance: VMInstance, template: VMTemplate, name: string): JobSpec {
+    const memory = instance.spec.resources?.memory ?? template.spec.resources.memory;
+    const ref = { namespace: instance.metadata.namespace ?? "", name: instance.metadata.name ?? "", uid: instance.metadata.uid ?? "" };
+    return {
+      name,
+      command: this.d.jobCommand(ref),
+      memoryBytes: Number(parseQuantity(memory)),
+      cpus: instance.spec.resources?.cpus ?? template.spec.resources.cpus ?? 1,
+      ...(instance.spec.timeLimit ? { timeLimitSeconds: durationSeconds(instance.spec.timeLimit) } : {}),
+      ...(this.d.jobLogDir ? { outputPath: `${this.d.jobLogDir}/${name}.log` } : {}),
+    };
+  }
+
+  private coordinates(instance: VMInstance) {
+    return { apiVersion: API_VERSION, kind: "VMInstance", plural: VMInstanceResource.plural, name: instance.metadata.name ?? "", namespace: instance.metadata.namespace };
+  }
+
+  private objectPath(instance: VMInstance): string {
+    return `${collectionPath(API_VERSION, VMInstanceResource.plural, instance.metadata.namespace)}/${instance.metadata.name}`;
+  }
+}
+
+function isLive(job: JobStatus | undefined): boolean {
+  return job !== undefined && isLivePhase(job.phase);
+}
+
+function requeueFor(phase: string): number | undefined {
+  if (phase === "Queued" || phase === "Scheduled") return FOLLOW_MS.queued;
+  if (phase === "Stopping") return FOLLOW_MS.stopping;
+  if (phase === "Running") return FOLLOW_MS.running;
+  return undefined;
+}
+
+/** "2h30m" -> 9000. The CRD's pattern guarantees the shape. */
+export function durationSeconds(text: string): number {
+  let total = 0;
+  for (const [, n, unit] of text.matchAll(/([0-9]+)([hms])/g)) total += Number(n) * (unit === "h" ? 3600 : unit === "m" ? 60 : 1);
+  return total;
+}
+
+export { splitKey };

@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { HOST_COMMAND_TIMEOUT_MS, type HostRunner } from "../exec/host-runner.js";
 import { readProcessArgv } from "../qemu/proc.js";
@@ -32,10 +32,15 @@ export async function observeDhcp(
   return { servers, hosts };
 }
 
-/** Starts one bridge's dnsmasq; it daemonizes itself and writes its pidfile before we return. */
+/**
+ * Starts one bridge's dnsmasq; it daemonizes itself and writes its pidfile before we return.
+ * It then runs as nobody, so `stateDir` and its parents must be traversable by others (0755).
+ */
 export async function startDnsmasq(host: HostRunner, stateDir: string, cfg: DnsmasqConfig): Promise<void> {
   const p = dnsmasqPaths(stateDir, cfg.bridge);
-  await mkdir(p.hostsDir, { recursive: true });
+  await mkdir(p.hostsDir, { recursive: true, mode: 0o755 });
+  await chmod(p.dir, 0o755);
+  await chmod(p.hostsDir, 0o755);
   await host.run("dnsmasq", dnsmasqArgs(stateDir, cfg), { timeoutMs: HOST_COMMAND_TIMEOUT_MS });
 }
 

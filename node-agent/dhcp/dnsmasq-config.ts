@@ -54,22 +54,40 @@ export interface DhcpHostEntry {
   content: string;
 }
 
-export function dhcpHostEntry(vm: { bridge: string; tap: string; mac: string; ip: string; name: string }): DhcpHostEntry {
+export function dhcpHostEntry(vm: {
+  bridge: string;
+  tap: string;
+  mac: string;
+  ip: string;
+  name: string;
+}): DhcpHostEntry {
   // Named after the tap: already unique per instance and a safe file name.
-  return { bridge: vm.bridge, file: vm.tap, content: `${vm.mac.toLowerCase()},${vm.ip},${hostLabel(vm.name)}\n` };
+  return {
+    bridge: vm.bridge,
+    file: vm.tap,
+    content: `${vm.mac.toLowerCase()},${vm.ip},${hostLabel(vm.name)}\n`,
+  };
 }
 
 /** A DNS-label-safe hostname for the guest. */
 function hostLabel(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/^-+|-+$/g, "").slice(0, 63) || "vm";
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, "-")
+      .replace(/^-+|-+$/g, "")
+      .slice(0, 63) || "vm"
+  );
 }
 
 export function splitCidr(cidr: string): { network: string; mask: string; prefix: number } {
   const [addr, bits] = cidr.split("/");
   const prefix = Number(bits);
-  if (!addr || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) throw new Error(`bad CIDR ${cidr}`);
+  if (!addr || !Number.isInteger(prefix) || prefix < 0 || prefix > 32)
+    throw new Error(`bad CIDR ${cidr}`);
   const octets = addr.split(".").map(Number);
-  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`bad CIDR ${cidr}`);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255))
+    throw new Error(`bad CIDR ${cidr}`);
   const value = octets.reduce((acc, o) => acc * 256 + o, 0);
   const maskValue = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
   const net = (value & maskValue) >>> 0;

@@ -2,7 +2,12 @@ import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/
 import path from "node:path";
 import { HOST_COMMAND_TIMEOUT_MS, type HostRunner } from "../exec/host-runner.js";
 import { readProcessArgv } from "../qemu/proc.js";
-import { dnsmasqArgs, dnsmasqPaths, type DhcpHostEntry, type DnsmasqConfig } from "./dnsmasq-config.js";
+import {
+  dnsmasqArgs,
+  dnsmasqPaths,
+  type DhcpHostEntry,
+  type DnsmasqConfig,
+} from "./dnsmasq-config.js";
 
 export interface ObservedDnsmasq {
   bridge: string;
@@ -22,11 +27,16 @@ export async function observeDhcp(
     const pid = Number((await readFile(p.pidFile, "utf8").catch(() => "")).trim());
     if (pid > 0) {
       const argv = await readProcessArgv(pid);
-      if (argv && path.basename(argv[0] ?? "") === "dnsmasq") servers.push({ bridge, pid, args: argv.slice(1) });
+      if (argv && path.basename(argv[0] ?? "") === "dnsmasq")
+        servers.push({ bridge, pid, args: argv.slice(1) });
     }
     for (const file of await listDir(p.hostsDir)) {
       if (file.startsWith(".")) continue; // a half-written entry; dnsmasq ignores these too
-      hosts.push({ bridge, file, content: await readFile(path.join(p.hostsDir, file), "utf8").catch(() => "") });
+      hosts.push({
+        bridge,
+        file,
+        content: await readFile(path.join(p.hostsDir, file), "utf8").catch(() => ""),
+      });
     }
   }
   return { servers, hosts };
@@ -36,7 +46,11 @@ export async function observeDhcp(
  * Starts one bridge's dnsmasq; it daemonizes itself and writes its pidfile before we return.
  * It then runs as nobody, so `stateDir` and its parents must be traversable by others (0755).
  */
-export async function startDnsmasq(host: HostRunner, stateDir: string, cfg: DnsmasqConfig): Promise<void> {
+export async function startDnsmasq(
+  host: HostRunner,
+  stateDir: string,
+  cfg: DnsmasqConfig,
+): Promise<void> {
   const p = dnsmasqPaths(stateDir, cfg.bridge);
   await mkdir(p.hostsDir, { recursive: true, mode: 0o755 });
   await chmod(p.dir, 0o755);
@@ -60,7 +74,12 @@ export async function writeDhcpHost(stateDir: string, entry: DhcpHostEntry): Pro
 }
 
 /** dnsmasq does not notice deletions by inotify: SIGHUP makes it re-read the directory. */
-export async function removeDhcpHost(stateDir: string, bridge: string, file: string, pid: number | undefined): Promise<void> {
+export async function removeDhcpHost(
+  stateDir: string,
+  bridge: string,
+  file: string,
+  pid: number | undefined,
+): Promise<void> {
   await rm(path.join(dnsmasqPaths(stateDir, bridge).hostsDir, file), { force: true });
   if (pid) signal(pid, "SIGHUP");
 }

@@ -95,14 +95,18 @@ export function desiredFilter(spec: VmFilterSpec): DesiredFilter {
 }
 
 /** True when the kernel already holds exactly this filter (same chains, same jumps, once each). */
-export function filterInSync(desired: DesiredFilter, observed: ObservedFilter | undefined): boolean {
+export function filterInSync(
+  desired: DesiredFilter,
+  observed: ObservedFilter | undefined,
+): boolean {
   if (!observed) return false;
   const want = desired.chains.map((c) => `${c.name}/${c.rules.length}`).sort();
   const have = observed.chains.map((c) => `${c.name}/${c.ruleCount}`).sort();
   const jumpKey = (j: Jump) => `${j.chain} ${j.rule}`;
   return (
     JSON.stringify(want) === JSON.stringify(have) &&
-    JSON.stringify(desired.jumps.map(jumpKey).sort()) === JSON.stringify(observed.jumps.map(jumpKey).sort())
+    JSON.stringify(desired.jumps.map(jumpKey).sort()) ===
+      JSON.stringify(observed.jumps.map(jumpKey).sort())
   );
 }
 
@@ -112,7 +116,10 @@ export function filterInSync(desired: DesiredFilter, observed: ObservedFilter | 
  * duplicate left by a crash goes too), then old chains are flushed and removed (a chain must be
  * un-jumped, flushed, then -X).
  */
-export function applyFilterScript(desired: DesiredFilter, observed: ObservedFilter | undefined): string {
+export function applyFilterScript(
+  desired: DesiredFilter,
+  observed: ObservedFilter | undefined,
+): string {
   const lines = ["*filter"];
   for (const c of desired.chains) {
     lines.push(`:${c.name} RETURN`);

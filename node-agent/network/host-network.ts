@@ -1,6 +1,11 @@
 import { HOST_COMMAND_TIMEOUT_MS, type HostRunner } from "../exec/host-runner.js";
 import { TAP_PREFIX } from "./names.js";
-import { applyFilterScript, gridvmFilters, parseEbtablesListing, removeFilterScript } from "./ebtables-rules.js";
+import {
+  applyFilterScript,
+  gridvmFilters,
+  parseEbtablesListing,
+  removeFilterScript,
+} from "./ebtables-rules.js";
 import type { DesiredFilter, ObservedFilter } from "./ebtables-rules.js";
 
 /** The nft variant: the legacy one has no kernel support on current kernels (FACTS.md). */
@@ -8,7 +13,10 @@ export interface EbtablesTools {
   ebtables: string;
   restore: string;
 }
-export const defaultEbtables: EbtablesTools = { ebtables: "ebtables-nft", restore: "ebtables-nft-restore" };
+export const defaultEbtables: EbtablesTools = {
+  ebtables: "ebtables-nft",
+  restore: "ebtables-nft-restore",
+};
 
 export interface ObservedTap {
   name: string;
@@ -30,8 +38,12 @@ interface IpLink {
 }
 
 /** Bridges and our taps, from one `ip -d -j link show`. */
-export async function observeLinks(host: HostRunner): Promise<{ bridges: ObservedBridge[]; taps: ObservedTap[] }> {
-  const { stdout } = await host.run("ip", ["-d", "-j", "link", "show"], { timeoutMs: HOST_COMMAND_TIMEOUT_MS });
+export async function observeLinks(
+  host: HostRunner,
+): Promise<{ bridges: ObservedBridge[]; taps: ObservedTap[] }> {
+  const { stdout } = await host.run("ip", ["-d", "-j", "link", "show"], {
+    timeoutMs: HOST_COMMAND_TIMEOUT_MS,
+  });
   const links = JSON.parse(stdout || "[]") as IpLink[];
   const bridges: ObservedBridge[] = [];
   const taps: ObservedTap[] = [];
@@ -46,12 +58,16 @@ export async function observeLinks(host: HostRunner): Promise<{ bridges: Observe
 
 /** A persistent tap (it outlives qemu, so a qemu restart finds it), enslaved and up. */
 export async function createTap(host: HostRunner, tap: string, bridge: string): Promise<void> {
-  await host.run("ip", ["tuntap", "add", "dev", tap, "mode", "tap"], { timeoutMs: HOST_COMMAND_TIMEOUT_MS });
+  await host.run("ip", ["tuntap", "add", "dev", tap, "mode", "tap"], {
+    timeoutMs: HOST_COMMAND_TIMEOUT_MS,
+  });
   await attachTap(host, tap, bridge);
 }
 
 export async function attachTap(host: HostRunner, tap: string, bridge: string): Promise<void> {
-  await host.run("ip", ["link", "set", "dev", tap, "master", bridge, "up"], { timeoutMs: HOST_COMMAND_TIMEOUT_MS });
+  await host.run("ip", ["link", "set", "dev", tap, "master", bridge, "up"], {
+    timeoutMs: HOST_COMMAND_TIMEOUT_MS,
+  });
 }
 
 export async function removeTap(host: HostRunner, tap: string): Promise<void> {
@@ -87,5 +103,8 @@ export async function removeFilter(
 }
 
 async function restore(host: HostRunner, script: string, tools: EbtablesTools): Promise<void> {
-  await host.run(tools.restore, ["--noflush"], { timeoutMs: HOST_COMMAND_TIMEOUT_MS, input: script });
+  await host.run(tools.restore, ["--noflush"], {
+    timeoutMs: HOST_COMMAND_TIMEOUT_MS,
+    input: script,
+  });
 }

@@ -30,7 +30,9 @@ export function chainName(direction: ChainDirection, id: string, hash: string): 
   return `${direction === "from-vm" ? "GVF" : "GVT"}-${id}-${hash}`;
 }
 
-export function parseChainName(name: string): { direction: ChainDirection; id: string; hash: string } | undefined {
+export function parseChainName(
+  name: string,
+): { direction: ChainDirection; id: string; hash: string } | undefined {
   const m = /^(GVF|GVT)-([0-9a-f]{12})-([0-9a-f]{8})$/.exec(name);
   if (!m) return undefined;
   return { direction: m[1] === "GVF" ? "from-vm" : "to-vm", id: m[2]!, hash: m[3]! };

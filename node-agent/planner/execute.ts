@@ -1,5 +1,11 @@
 import { removeDhcpHost, startDnsmasq, stopDnsmasq, writeDhcpHost } from "../dhcp/dnsmasq.js";
-import { applyFilter, attachTap, createTap, removeFilter, removeTap } from "../network/host-network.js";
+import {
+  applyFilter,
+  attachTap,
+  createTap,
+  removeFilter,
+  removeTap,
+} from "../network/host-network.js";
 import { startQemu, type StartedVm } from "../qemu/launcher.js";
 import { removeVmDir, vmPaths, writeTombstone } from "../qemu/runtime-dir.js";
 import { stopQemu } from "../qemu/stop.js";
@@ -39,7 +45,10 @@ async function run(a: Action, ctx: HostContext): Promise<StartedVm | void> {
       await stopQemu(a.pid, vmPaths(ctx.runtimeDir, a.key).qmpSocket, { graceMs: ctx.stopGraceMs });
       return;
     case "markExited":
-      return writeTombstone(ctx.runtimeDir, a.key, { reason: "exited", at: new Date().toISOString() });
+      return writeTombstone(ctx.runtimeDir, a.key, {
+        reason: "exited",
+        at: new Date().toISOString(),
+      });
     case "removeVmDir":
       return removeVmDir(ctx.runtimeDir, a.key);
     case "removeDhcpHost":

@@ -31,7 +31,11 @@ const ORDER: Action["kind"][] = [
  * adopted, never restarted (DESIGN invariant 3); a VM whose qemu is gone is not restarted under
  * the same key but marked exited and its resources freed. Steady state yields no actions.
  */
-export function plan(desired: readonly DesiredVm[], observed: ObservedHost, opts: PlanOptions): Plan {
+export function plan(
+  desired: readonly DesiredVm[],
+  observed: ObservedHost,
+  opts: PlanOptions,
+): Plan {
   const actions: Action[] = [];
   const blocked: Blocked[] = [];
   const observedVms = new Map(observed.vms.map((v) => [v.key, v]));
@@ -70,7 +74,8 @@ export function plan(desired: readonly DesiredVm[], observed: ObservedHost, opts
   for (const [tap, vm] of wantedTaps) {
     const t = taps.get(tap);
     if (!t) actions.push({ kind: "createTap", tap, bridge: vm.bridge });
-    else if (t.master !== vm.bridge || !t.up) actions.push({ kind: "attachTap", tap, bridge: vm.bridge });
+    else if (t.master !== vm.bridge || !t.up)
+      actions.push({ kind: "attachTap", tap, bridge: vm.bridge });
     const bridgeMac = bridges.get(vm.bridge)!.mac;
     const want = desiredFilter({
       tap,
@@ -81,18 +86,22 @@ export function plan(desired: readonly DesiredVm[], observed: ObservedHost, opts
       dhcpServerMacs: vm.dhcp === "Dnsmasq" ? [bridgeMac] : (vm.externalDhcpServerMacs ?? []),
     });
     const have = filters.get(want.id);
-    if (!filterInSync(want, have)) actions.push({ kind: "applyFilter", tap, desired: want, observed: have });
+    if (!filterInSync(want, have))
+      actions.push({ kind: "applyFilter", tap, desired: want, observed: have });
   }
   const wantedIds = new Set([...wantedTaps.keys()].map((t) => tapId(t)));
-  for (const f of observed.filters) if (!wantedIds.has(f.id)) actions.push({ kind: "removeFilter", observed: f });
-  for (const t of observed.taps) if (!wantedTaps.has(t.name)) actions.push({ kind: "removeTap", tap: t.name });
+  for (const f of observed.filters)
+    if (!wantedIds.has(f.id)) actions.push({ kind: "removeFilter", observed: f });
+  for (const t of observed.taps)
+    if (!wantedTaps.has(t.name)) actions.push({ kind: "removeTap", tap: t.name });
 
   // 3. DHCP: one dnsmasq per bridge with Dnsmasq VMs, one host file per such VM.
   const dnsmasqVms = [...wantedTaps.values()].filter((vm) => vm.dhcp === "Dnsmasq");
   const servers = new Map(observed.dhcpServers.map((s) => [s.bridge, s]));
   const configs = new Map<string, DnsmasqConfig>();
   for (const vm of dnsmasqVms) {
-    if (!configs.has(vm.bridge)) configs.set(vm.bridge, { bridge: vm.bridge, subnet: vm.subnet, gateway: vm.gateway.ip });
+    if (!configs.has(vm.bridge))
+      configs.set(vm.bridge, { bridge: vm.bridge, subnet: vm.subnet, gateway: vm.gateway.ip });
   }
   for (const [bridge, config] of configs) {
     const running = servers.get(bridge);
@@ -104,19 +113,29 @@ export function plan(desired: readonly DesiredVm[], observed: ObservedHost, opts
     if (!configs.has(s.bridge)) actions.push({ kind: "stopDnsmasq", bridge: s.bridge, pid: s.pid });
   }
   const entryId = (e: { bridge: string; file: string }): string => `${e.bridge}/${e.file}`;
-  const wantedEntries = new Map(dnsmasqVms.map((vm) => dhcpHostEntry(vm)).map((e) => [entryId(e), e]));
+  const wantedEntries = new Map(
+    dnsmasqVms.map((vm) => dhcpHostEntry(vm)).map((e) => [entryId(e), e]),
+  );
   const haveEntries = new Map(observed.dhcpHosts.map((e) => [entryId(e), e]));
   for (const [id, e] of wantedEntries) {
-    if (haveEntries.get(id)?.content !== e.content) actions.push({ kind: "writeDhcpHost", entry: e });
+    if (haveEntries.get(id)?.content !== e.content)
+      actions.push({ kind: "writeDhcpHost", entry: e });
   }
   for (const [id, e] of haveEntries) {
     if (!wantedEntries.has(id)) {
-      actions.push({ kind: "removeDhcpHost", bridge: e.bridge, file: e.file, dnsmasqPid: servers.get(e.bridge)?.pid });
+      actions.push({
+        kind: "removeDhcpHost",
+        bridge: e.bridge,
+        file: e.file,
+        dnsmasqPid: servers.get(e.bridge)?.pid,
+      });
     }
   }
 
   // 4. Start the missing VMs last, each on a free VNC display.
-  const usedDisplays = new Set(observed.vms.filter((v) => v.pid !== undefined).map((v) => v.vncDisplay));
+  const usedDisplays = new Set(
+    observed.vms.filter((v) => v.pid !== undefined).map((v) => v.vncDisplay),
+  );
   for (const vm of toStart) {
     let display = vm.vncDisplay;
     if (display === undefined) for (display = 1; usedDisplays.has(display); display++);

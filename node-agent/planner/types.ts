@@ -56,7 +56,12 @@ export type Action =
   | { kind: "startDnsmasq"; config: DnsmasqConfig }
   | { kind: "createTap"; tap: string; bridge: string }
   | { kind: "attachTap"; tap: string; bridge: string }
-  | { kind: "applyFilter"; tap: string; desired: DesiredFilter; observed: ObservedFilter | undefined }
+  | {
+      kind: "applyFilter";
+      tap: string;
+      desired: DesiredFilter;
+      observed: ObservedFilter | undefined;
+    }
   | { kind: "writeDhcpHost"; entry: DhcpHostEntry }
   | { kind: "startQemu"; vm: DesiredVm; vncDisplay: number };
 

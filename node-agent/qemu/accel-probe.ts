@@ -25,11 +25,17 @@ export interface ProbeGuest {
  * so boot the tiny guest under KVM and look for its serial marker within a few seconds. The
  * verdict is cached in `cacheFile` per qemu version and host kernel, so only the first start pays.
  */
-export async function probeAccel(cacheFile: string, guest: ProbeGuest | undefined, timeoutMs = 8_000): Promise<AccelVerdict> {
+export async function probeAccel(
+  cacheFile: string,
+  guest: ProbeGuest | undefined,
+  timeoutMs = 8_000,
+): Promise<AccelVerdict> {
   const { stdout: version } = await runCommand(QEMU_BINARY, ["--version"], { timeoutMs: 5_000 });
   const { stdout: kernel } = await runCommand("uname", ["-r"], { timeoutMs: 5_000 });
   const key = `${version.split("\n")[0]} / ${kernel}`;
-  const cached = await readFile(cacheFile, "utf8").then((t) => JSON.parse(t) as AccelVerdict).catch(() => undefined);
+  const cached = await readFile(cacheFile, "utf8")
+    .then((t) => JSON.parse(t) as AccelVerdict)
+    .catch(() => undefined);
   if (cached?.key === key) return cached;
 
   const verdict = await decide(guest, key, timeoutMs);
@@ -38,32 +44,61 @@ export async function probeAccel(cacheFile: string, guest: ProbeGuest | undefine
   return verdict;
 }
 
-async function decide(guest: ProbeGuest | undefined, key: string, timeoutMs: number): Promise<AccelVerdict> {
+async function decide(
+  guest: ProbeGuest | undefined,
+  key: string,
+  timeoutMs: number,
+): Promise<AccelVerdict> {
   if (!existsSync("/dev/kvm")) return { accel: "tcg", reason: "no /dev/kvm", key };
   if (!guest) return { accel: "kvm", reason: "/dev/kvm present (no probe guest to check it)", key };
   const ms = await bootsWithin(guest, timeoutMs);
   return ms === undefined
-    ? { accel: "tcg", reason: `a guest under KVM showed no console output within ${timeoutMs} ms`, key }
+    ? {
+        accel: "tcg",
+        reason: `a guest under KVM showed no console output within ${timeoutMs} ms`,
+        key,
+      }
     : { accel: "kvm", reason: `a guest booted under KVM in ${ms} ms`, key };
 }
 
 /** Boots the guest under KVM with no devices; ms until its marker, or undefined. Always kills it. */
-export async function bootsWithin(guest: ProbeGuest, timeoutMs: number): Promise<number | undefined> {
+export async function bootsWithin(
+  guest: ProbeGuest,
+  timeoutMs: number,
+): Promise<number | undefined> {
   const dir = await mkdtemp(path.join(tmpdir(), "gridvm-kvm-probe-"));
   const log = path.join(dir, "console.log");
   const child = spawn(
     QEMU_BINARY,
     [
-      "-nodefaults", "-no-user-config", "-display", "none", "-machine", "q35", "-accel", "kvm", "-cpu", "host",
-      "-m", "128", "-kernel", guest.kernel, "-initrd", guest.initrd,
-      "-append", "console=ttyS0 quiet mitigations=off", "-serial", `file:${log}`,
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-machine",
+      "q35",
+      "-accel",
+      "kvm",
+      "-cpu",
+      "host",
+      "-m",
+      "128",
+      "-kernel",
+      guest.kernel,
+      "-initrd",
+      guest.initrd,
+      "-append",
+      "console=ttyS0 quiet mitigations=off",
+      "-serial",
+      `file:${log}`,
     ],
     { stdio: "ignore" },
   );
   const started = Date.now();
   try {
     while (Date.now() - started < timeoutMs && child.exitCode === null) {
-      if ((await readFile(log, "utf8").catch(() => "")).includes("GRIDVM-GUEST-UP")) return Date.now() - started;
+      if ((await readFile(log, "utf8").catch(() => "")).includes("GRIDVM-GUEST-UP"))
+        return Date.now() - started;
       await new Promise((r) => setTimeout(r, 100));
     }
     return undefined;

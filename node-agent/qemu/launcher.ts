@@ -56,7 +56,10 @@ export async function startQemu(
   const argv = [...host.prefix, QEMU_BINARY, ...qemuArgs(spec)];
   let exitCode: number | null | undefined;
   try {
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ["ignore", out.fd, err.fd] });
+    const child = spawn(argv[0]!, argv.slice(1), {
+      detached: true,
+      stdio: ["ignore", out.fd, err.fd],
+    });
     child.on("exit", (code, sig) => (exitCode = code ?? (sig ? 128 : null)));
     child.on("error", () => (exitCode = -1));
     child.unref();
@@ -85,7 +88,11 @@ export async function startQemu(
 
   async function fail(reason: string): Promise<never> {
     const tail = await stderrTail(p.stderr);
-    await writeTombstone(runtimeDir, key, { reason: "start-failed", at: new Date().toISOString(), message: `${reason}: ${tail}` });
+    await writeTombstone(runtimeDir, key, {
+      reason: "start-failed",
+      at: new Date().toISOString(),
+      message: `${reason}: ${tail}`,
+    });
     throw new QemuStartError(key, tail, reason);
   }
 }

@@ -25,28 +25,43 @@ export interface QemuSpec {
  */
 export function qemuArgs(spec: QemuSpec): string[] {
   const args = [
-    "-name", `${spec.name},debug-threads=off`,
+    "-name",
+    `${spec.name},debug-threads=off`,
     "-nodefaults",
     "-no-user-config",
-    "-machine", "q35",
-    "-accel", spec.accel === "tcg" ? `tcg,tb-size=${spec.tcgTbSizeMiB ?? 32}` : "kvm",
+    "-machine",
+    "q35",
+    "-accel",
+    spec.accel === "tcg" ? `tcg,tb-size=${spec.tcgTbSizeMiB ?? 32}` : "kvm",
     ...(spec.accel === "kvm" ? ["-cpu", "host"] : []),
-    "-m", String(spec.memoryMiB),
-    "-smp", String(spec.cpus),
-    "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-    "-pidfile", spec.files.pidFile,
-    "-qmp", `unix:${spec.files.qmpSocket},server=on,wait=off`,
-    "-display", "none",
-    "-vga", "std",
-    "-vnc", `${spec.vnc.listen}:${spec.vnc.display},password=on`,
-    "-serial", `file:${spec.files.serialLog}`,
+    "-m",
+    String(spec.memoryMiB),
+    "-smp",
+    String(spec.cpus),
+    "-sandbox",
+    "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    "-pidfile",
+    spec.files.pidFile,
+    "-qmp",
+    `unix:${spec.files.qmpSocket},server=on,wait=off`,
+    "-display",
+    "none",
+    "-vga",
+    "std",
+    "-vnc",
+    `${spec.vnc.listen}:${spec.vnc.display},password=on`,
+    "-serial",
+    `file:${spec.files.serialLog}`,
   ];
   if (spec.serialSocket) args.push("-serial", `unix:${spec.serialSocket},server=on,wait=off`);
   spec.disks.forEach((d, i) => {
     args.push(
-      "-blockdev", `driver=file,filename=${escapeOpt(d.path)},node-name=file${i}`,
-      "-blockdev", `driver=${d.format},file=file${i},node-name=disk${i}`,
-      "-device", `virtio-blk-pci,drive=disk${i},id=${escapeOpt(d.name)},bootindex=${i + 1}`,
+      "-blockdev",
+      `driver=file,filename=${escapeOpt(d.path)},node-name=file${i}`,
+      "-blockdev",
+      `driver=${d.format},file=file${i},node-name=disk${i}`,
+      "-device",
+      `virtio-blk-pci,drive=disk${i},id=${escapeOpt(d.name)},bootindex=${i + 1}`,
     );
   });
   if (spec.cdrom) {
@@ -58,8 +73,10 @@ export function qemuArgs(spec: QemuSpec): string[] {
     if (spec.boot.cmdline) args.push("-append", spec.boot.cmdline);
   }
   args.push(
-    "-netdev", `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no`,
-    "-device", `virtio-net-pci,netdev=net0,mac=${spec.net.mac}`,
+    "-netdev",
+    `tap,id=net0,ifname=${spec.net.tap},script=no,downscript=no`,
+    "-device",
+    `virtio-net-pci,netdev=net0,mac=${spec.net.mac}`,
   );
   return args;
 }

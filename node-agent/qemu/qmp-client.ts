@@ -58,7 +58,9 @@ export class QmpClient extends EventEmitter {
         new Promise<void>((resolve, reject) => {
           client.once("greeting", () => resolve());
           socket.once("error", reject);
-          socket.once("close", () => reject(new Error(`QMP ${socketPath}: closed before greeting`)));
+          socket.once("close", () =>
+            reject(new Error(`QMP ${socketPath}: closed before greeting`)),
+          );
         }),
         timeoutMs,
         `QMP ${socketPath}: no greeting`,
@@ -71,7 +73,11 @@ export class QmpClient extends EventEmitter {
     }
   }
 
-  execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs = 5_000): Promise<T> {
+  execute<T = unknown>(
+    command: string,
+    args?: Record<string, unknown>,
+    timeoutMs = 5_000,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`QMP ${command}: connection closed`));
     const id = String(this.nextId++);
     return new Promise<T>((resolve, reject) => {
@@ -80,7 +86,9 @@ export class QmpClient extends EventEmitter {
         reject(new Error(`QMP ${command}: no reply within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject, timer });
-      this.socket.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + "\n");
+      this.socket.write(
+        JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + "\n",
+      );
     });
   }
 

@@ -48,7 +48,9 @@ export interface ObservedVm {
 export async function observeVms(runtimeDir: string): Promise<ObservedVm[]> {
   const entries = await readdir(runtimeDir, { withFileTypes: true }).catch(() => []);
   const out: ObservedVm[] = [];
-  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const e of entries
+    .filter((x) => x.isDirectory())
+    .sort((a, b) => a.name.localeCompare(b.name))) {
     const p = vmPaths(runtimeDir, e.name);
     const pid = Number((await readFile(p.pidFile, "utf8").catch(() => "")).trim());
     const display = Number((await readFile(p.vncDisplay, "utf8").catch(() => "")).trim());
@@ -69,7 +71,9 @@ export async function isOurQemu(pid: number, pidFile: string): Promise<boolean> 
   const argv = await readProcessArgv(pid);
   if (!argv) return false;
   const i = argv.indexOf("-pidfile");
-  return path.basename(argv[0] ?? "").startsWith("qemu-system") && i >= 0 && argv[i + 1] === pidFile;
+  return (
+    path.basename(argv[0] ?? "").startsWith("qemu-system") && i >= 0 && argv[i + 1] === pidFile
+  );
 }
 
 export async function writeTombstone(runtimeDir: string, key: string, t: Tombstone): Promise<void> {

@@ -14,7 +14,11 @@ export type StopOutcome = "powered-off" | "quit" | "killed" | "already-gone";
  * Stops a VM the polite way first: ACPI powerdown over QMP, `quit` after the grace period,
  * SIGKILL as the last resort. Without QMP, SIGTERM (qemu exits cleanly on it), then SIGKILL.
  */
-export async function stopQemu(pid: number, qmpSocket: string, opts: StopOptions): Promise<StopOutcome> {
+export async function stopQemu(
+  pid: number,
+  qmpSocket: string,
+  opts: StopOptions,
+): Promise<StopOutcome> {
   if (!processAlive(pid)) return "already-gone";
   const quitMs = opts.quitMs ?? 3_000;
   const qmp = await QmpClient.connect(qmpSocket, 2_000).catch(() => undefined);

@@ -16,8 +16,13 @@ import { processAlive } from "../../../node-agent/qemu/proc.js";
 import { observeVms } from "../../../node-agent/qemu/runtime-dir.js";
 
 const ROOT = path.resolve(import.meta.dirname, "../../..");
-export const CACHE = process.env.GRIDVM_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "gridvm");
-export const GUEST = { kernel: path.join(CACHE, "guest/vmlinuz"), initrd: path.join(CACHE, "guest/initramfs.gz") };
+export const CACHE =
+  process.env.GRIDVM_CACHE ??
+  path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "gridvm");
+export const GUEST = {
+  kernel: path.join(CACHE, "guest/vmlinuz"),
+  initrd: path.join(CACHE, "guest/initramfs.gz"),
+};
 
 /**
  * A throwaway "host": its own network namespace with a bridge (10.9.0.1/24, also the gateway),
@@ -36,13 +41,16 @@ export class TestHost {
     this.dir = await mkdtemp(path.join(tmpdir(), "gridvm-agent-it-"));
     await chmod(this.dir, 0o755); // dnsmasq drops to nobody and must still read its hosts dir
     await runCommand("ip", ["netns", "add", this.netns], { timeoutMs: 5_000 });
-    const ip = (...args: string[]) => runCommand("ip", ["-n", this.netns, ...args], { timeoutMs: 5_000 });
+    const ip = (...args: string[]) =>
+      runCommand("ip", ["-n", this.netns, ...args], { timeoutMs: 5_000 });
     await ip("link", "set", "lo", "up");
     // A fixed MAC: a bridge without one takes its lowest port's, which would change under the VMs.
     await ip("link", "add", this.bridge, "address", "02:00:0a:09:00:01", "type", "bridge");
     await ip("addr", "add", `${this.bridgeIp}/24`, "dev", this.bridge);
     await ip("link", "set", this.bridge, "up");
-    const links = JSON.parse((await ip("-j", "link", "show", this.bridge)).stdout) as { address: string }[];
+    const links = JSON.parse((await ip("-j", "link", "show", this.bridge)).stdout) as {
+      address: string;
+    }[];
     this.bridgeMac = links[0]!.address;
     const accel = await probeAccel(path.join(CACHE, "accel.json"), GUEST);
     this.ctx = {
@@ -81,7 +89,9 @@ export class TestHost {
       const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
       if (pid > 0 && processAlive(pid)) process.kill(pid, "SIGKILL");
     }
-    await runCommand("ip", ["netns", "del", this.netns], { timeoutMs: 5_000 }).catch(() => undefined);
+    await runCommand("ip", ["netns", "del", this.netns], { timeoutMs: 5_000 }).catch(
+      () => undefined,
+    );
     await rm(this.dir, { recursive: true, force: true });
   }
 }
@@ -93,7 +103,11 @@ async function listPidFiles(dhcpDir: string): Promise<string[]> {
 }
 
 /** Polls `check` until it returns a value, or throws after `ms`. */
-export async function eventually<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  ms: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await check().catch(() => undefined);
@@ -107,7 +121,11 @@ export async function eventually<T>(what: string, ms: number, check: () => Promi
  * Runs one shell command in the tiny guest over its command serial port (a unix socket on the
  * host side) and returns its output and exit code.
  */
-export function guestCommand(socketPath: string, command: string, timeoutMs = 20_000): Promise<{ output: string; code: number }> {
+export function guestCommand(
+  socketPath: string,
+  command: string,
+  timeoutMs = 20_000,
+): Promise<{ output: string; code: number }> {
   return new Promise((resolve, reject) => {
     const s = connect(socketPath);
     let buf = "";
@@ -123,7 +141,10 @@ export function guestCommand(socketPath: string, command: string, timeoutMs = 20
       if (m) {
         clearTimeout(timer);
         s.destroy();
-        resolve({ output: buf.slice(0, m.index).replace(/^GRIDVM-CMD-READY\n/, ""), code: Number(m[1]) });
+        resolve({
+          output: buf.slice(0, m.index).replace(/^GRIDVM-CMD-READY\n/, ""),
+          code: Number(m[1]),
+        });
       }
     });
     s.on("error", (e) => {
@@ -137,7 +158,10 @@ export function guestCommand(socketPath: string, command: string, timeoutMs = 20
  * Speaks the first steps of RFB from inside the namespace (a node one-liner under `ip netns
  * exec`): the server's version line and, after we answer 3.8, its list of security types.
  */
-export async function vncHandshake(host: TestHost, port: number): Promise<{ version: string; securityTypes: number[] }> {
+export async function vncHandshake(
+  host: TestHost,
+  port: number,
+): Promise<{ version: string; securityTypes: number[] }> {
   const script = `
     const s = require("net").connect(${port}, ${JSON.stringify(host.bridgeIp)});
     let buf = Buffer.alloc(0), sent = false;

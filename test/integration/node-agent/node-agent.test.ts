@@ -30,12 +30,17 @@ function vm(n: number, over: Partial<DesiredVm> = {}): DesiredVm {
     disks: [],
     memoryMiB: 128,
     cpus: 1,
-    boot: { kernel: GUEST.kernel, initrd: GUEST.initrd, cmdline: "console=ttyS0 quiet mitigations=off" },
+    boot: {
+      kernel: GUEST.kernel,
+      initrd: GUEST.initrd,
+      cmdline: "console=ttyS0 quiet mitigations=off",
+    },
     ...over,
   };
 }
 
-const consoleOf = (v: DesiredVm) => readFile(vmPaths(host.ctx.runtimeDir, v.key).serialLog, "utf8").catch(() => "");
+const consoleOf = (v: DesiredVm) =>
+  readFile(vmPaths(host.ctx.runtimeDir, v.key).serialLog, "utf8").catch(() => "");
 
 beforeAll(async () => {
   await host.create();
@@ -78,7 +83,10 @@ describe("node agent on a real host (netns, ebtables, dnsmasq, qemu)", () => {
       return c.includes("GRIDVM-DHCP-OK") ? c : undefined;
     });
     expect(log).toContain("GRIDVM-DHCP-OK 10.9.0.5");
-    const ping = await guestCommand(vmPaths(host.ctx.runtimeDir, vm5.key).serialSocket, `ping -c 1 -W 2 ${host.bridgeIp}`);
+    const ping = await guestCommand(
+      vmPaths(host.ctx.runtimeDir, vm5.key).serialSocket,
+      `ping -c 1 -W 2 ${host.bridgeIp}`,
+    );
     expect(ping.code).toBe(0);
   });
 
@@ -120,7 +128,13 @@ describe("node agent on a real host (netns, ebtables, dnsmasq, qemu)", () => {
     process.kill(pid5, "SIGKILL");
     await eventually("qemu gone", 5_000, async () => (processAlive(pid5) ? undefined : true));
     const { plan, results } = await host.reconcile([vm5]);
-    expect(plan.actions.map((a) => a.kind)).toEqual(["markExited", "removeDhcpHost", "removeFilter", "removeTap", "stopDnsmasq"]);
+    expect(plan.actions.map((a) => a.kind)).toEqual([
+      "markExited",
+      "removeDhcpHost",
+      "removeFilter",
+      "removeTap",
+      "stopDnsmasq",
+    ]);
     expect(results.filter((r) => r.error)).toEqual([]);
     expect((await observeLinks(host.ctx.host)).taps).toEqual([]);
     expect((await observeFilters(host.ctx.host)).size).toBe(0);
@@ -131,14 +145,21 @@ describe("node agent on a real host (netns, ebtables, dnsmasq, qemu)", () => {
   });
 
   it("a qemu with a bad disk fails with qemu's own words", async () => {
-    const bad = vm(6, { disks: [{ name: "root", path: "/nonexistent/gridvm-root.qcow2", format: "qcow2" }] });
+    const bad = vm(6, {
+      disks: [{ name: "root", path: "/nonexistent/gridvm-root.qcow2", format: "qcow2" }],
+    });
     const { results } = await host.reconcile([bad]);
     const failed = results.find((r) => r.action.kind === "startQemu");
     expect(failed?.error?.message).toMatch(/exited on start.*\/nonexistent\/gridvm-root\.qcow2/);
     expect(failed?.error?.message).toMatch(/No such file or directory/);
     // Not retried in a loop: the tombstone ends this run, and the network is freed.
     const again = await host.reconcile([bad]);
-    expect(again.plan.actions.map((a) => a.kind)).toEqual(["removeDhcpHost", "removeFilter", "removeTap", "stopDnsmasq"]);
+    expect(again.plan.actions.map((a) => a.kind)).toEqual([
+      "removeDhcpHost",
+      "removeFilter",
+      "removeTap",
+      "stopDnsmasq",
+    ]);
     expect((await host.reconcile([])).plan.actions.map((a) => a.kind)).toEqual(["removeVmDir"]);
   });
 
@@ -146,11 +167,51 @@ describe("node agent on a real host (netns, ebtables, dnsmasq, qemu)", () => {
     const v = vm(7);
     const { results } = await host.reconcile([v]);
     const pid = results.find((r) => r.started)!.started!.pid;
-    await eventually("guest up", 90_000, async () => ((await consoleOf(v)).includes("GRIDVM-GUEST-UP") ? true : undefined));
+    await eventually("guest up", 90_000, async () =>
+      (await consoleOf(v)).includes("GRIDVM-GUEST-UP") ? true : undefined,
+    );
     const { plan } = await host.reconcile([]);
-    expect(plan.actions.map((a) => a.kind)).toEqual(["stopQemu", "removeVmDir", "removeDhcpHost", "removeFilter", "removeTap", "stopDnsmasq"]);
+    expect(plan.actions.map((a) => a.kind)).toEqual([
+      "stopQemu",
+      "removeVmDir",
+      "removeDhcpHost",
+      "removeFilter",
+      "removeTap",
+      "stopDnsmasq",
+    ]);
     expect(processAlive(pid)).toBe(false);
     expect((await host.plan([])).actions).toEqual([]);
+  });
+
+  it("isolated guests reach nobody but the gateway; unisolated ones reach each other", async () => {
+    const iso = vm(20);
+    const a = vm(21, { isolated: false });
+    const b = vm(22, { isolated: false });
+    const { results } = await host.reconcile([iso, a, b]);
+    expect(results.filter((r) => r.error)).toEqual([]);
+    await eventually("three guests leased", 120_000, async () => {
+      const logs = await Promise.all([iso, a, b].map(consoleOf));
+      return logs.every((l) => l.includes("GRIDVM-DHCP-OK")) ? true : undefined;
+    });
+    const ping = async (from: DesiredVm, to: DesiredVm) =>
+      (
+        await guestCommand(
+          vmPaths(host.ctx.runtimeDir, from.key).serialSocket,
+          `ping -c 1 -W 2 ${to.ip}`,
+        )
+      ).code;
+    expect(await ping(a, b)).toBe(0);
+    expect(await ping(iso, a)).not.toBe(0);
+    expect(await ping(a, iso)).not.toBe(0);
+    expect(
+      (
+        await guestCommand(
+          vmPaths(host.ctx.runtimeDir, iso.key).serialSocket,
+          `ping -c 1 -W 2 ${host.bridgeIp}`,
+        )
+      ).code,
+    ).toBe(0);
+    await host.reconcile([]);
   });
 
   it("measures start-to-VNC time and qemu's memory beyond guest RAM", async () => {
@@ -168,7 +229,9 @@ describe("node agent on a real host (netns, ebtables, dnsmasq, qemu)", () => {
       return logs.every((l) => l.includes("GRIDVM-DHCP-OK")) ? true : undefined;
     });
     const rss: number[] = [];
-    for (const o of await (await import("../../../node-agent/qemu/runtime-dir.js")).observeVms(host.ctx.runtimeDir)) {
+    for (const o of await (
+      await import("../../../node-agent/qemu/runtime-dir.js")
+    ).observeVms(host.ctx.runtimeDir)) {
       rss.push(((await readRssKiB(o.pid!)) ?? 0) / 1024);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -179,7 +242,9 @@ describe("node agent on a real host (netns, ebtables, dnsmasq, qemu)", () => {
     );
     const t0 = performance.now();
     const resync = await host.plan(vms);
-    console.log(`node-agent figures: resync (observe + plan) of ${vms.length} running VMs: ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(
+      `node-agent figures: resync (observe + plan) of ${vms.length} running VMs: ${(performance.now() - t0).toFixed(0)} ms`,
+    );
     expect(resync.actions).toEqual([]);
     await host.reconcile([]);
   });

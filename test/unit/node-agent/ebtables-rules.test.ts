@@ -53,8 +53,12 @@ describe("ebtables filter", () => {
   });
 
   it("lets an isolated VM reach only gateway, DHCP server and broadcast, and hear only them", () => {
-    expect(from).toContain("--among-dst ! 00:15:5d:07:07:8b,aa:bb:cc:00:00:01,ff:ff:ff:ff:ff:ff -j DROP");
-    expect(f.chains[1]!.rules).toEqual(["--among-src ! 00:15:5d:07:07:8b,aa:bb:cc:00:00:01 -j DROP"]);
+    expect(from).toContain(
+      "--among-dst ! 00:15:5d:07:07:8b,aa:bb:cc:00:00:01,ff:ff:ff:ff:ff:ff -j DROP",
+    );
+    expect(f.chains[1]!.rules).toEqual([
+      "--among-src ! 00:15:5d:07:07:8b,aa:bb:cc:00:00:01 -j DROP",
+    ]);
     expect(f.jumps.map((j) => `${j.chain} ${j.rule}`)).toEqual([
       `FORWARD -i ${spec.tap} -j ${f.chains[0]!.name}`,
       `INPUT -i ${spec.tap} -j ${f.chains[0]!.name}`,
@@ -71,7 +75,11 @@ describe("ebtables filter", () => {
 
   it("replaces an old filter in one script: new chains, jumps swapped, old chains flushed then deleted", () => {
     const old = desiredFilter({ ...spec, isolated: false });
-    const observed = { id: old.id, chains: [{ name: old.chains[0]!.name, ruleCount: 9 }], jumps: old.jumps };
+    const observed = {
+      id: old.id,
+      chains: [{ name: old.chains[0]!.name, ruleCount: 9 }],
+      jumps: old.jumps,
+    };
     const lines = applyFilterScript(f, observed).split("\n");
     expect(lines[0]).toBe("*filter");
     expect(lines).toContain(`:${f.chains[0]!.name} RETURN`);
@@ -107,6 +115,10 @@ describe("ebtables filter", () => {
     const o = filters.get(f.id)!;
     expect(o.chains).toEqual([{ name, ruleCount: 2 }]);
     expect(o.jumps).toHaveLength(3);
-    expect(removeFilterScript(o).split("\n").filter((l) => l.startsWith("-D"))).toHaveLength(3);
+    expect(
+      removeFilterScript(o)
+        .split("\n")
+        .filter((l) => l.startsWith("-D")),
+    ).toHaveLength(3);
   });
 });

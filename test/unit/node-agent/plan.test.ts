@@ -32,7 +32,14 @@ function vm(name: string, over: Partial<DesiredVm> = {}): DesiredVm {
 }
 
 function emptyHost(): ObservedHost {
-  return { bridges: [{ name: "vbr0", mac: BRIDGE_MAC }], taps: [], filters: [], dhcpServers: [], dhcpHosts: [], vms: [] };
+  return {
+    bridges: [{ name: "vbr0", mac: BRIDGE_MAC }],
+    taps: [],
+    filters: [],
+    dhcpServers: [],
+    dhcpHosts: [],
+    vms: [],
+  };
 }
 
 /** The host as it looks once `vms` run, with pids 1000, 1001, ... and displays 1, 2, ... */
@@ -56,7 +63,11 @@ function hostRunning(vms: DesiredVm[]): ObservedHost {
 
 function observedFilterOf(v: DesiredVm): ObservedFilter {
   const d = desiredFilter({ ...v, dhcpServerMacs: [BRIDGE_MAC] });
-  return { id: d.id, chains: d.chains.map((c) => ({ name: c.name, ruleCount: c.rules.length })), jumps: d.jumps };
+  return {
+    id: d.id,
+    chains: d.chains.map((c) => ({ name: c.name, ruleCount: c.rules.length })),
+    jumps: d.jumps,
+  };
 }
 
 const kinds = (desired: DesiredVm[], host: ObservedHost) =>
@@ -94,7 +105,13 @@ describe("planner", () => {
     const v = vm("vm2");
     const host = hostRunning([v]);
     host.vms[0]!.pid = undefined;
-    expect(kinds([v], host)).toEqual(["markExited", "removeDhcpHost", "removeFilter", "removeTap", "stopDnsmasq"]);
+    expect(kinds([v], host)).toEqual([
+      "markExited",
+      "removeDhcpHost",
+      "removeFilter",
+      "removeTap",
+      "stopDnsmasq",
+    ]);
     host.vms[0]!.exited = { reason: "exited", at: "now" };
     host.dhcpHosts = [];
     host.filters = [];
@@ -148,16 +165,19 @@ describe("planner", () => {
   });
 
   it("writes no DHCP entry and runs no dnsmasq in External mode", () => {
-    expect(kinds([vm("vm2", { dhcp: "External", externalDhcpServerMacs: ["00:04:23:c1:ec:52"] })], emptyHost())).toEqual([
-      "createTap",
-      "applyFilter",
-      "startQemu",
-    ]);
+    expect(
+      kinds(
+        [vm("vm2", { dhcp: "External", externalDhcpServerMacs: ["00:04:23:c1:ec:52"] })],
+        emptyHost(),
+      ),
+    ).toEqual(["createTap", "applyFilter", "startQemu"]);
   });
 
   it("gives new VMs the lowest free VNC displays", () => {
     const running = [vm("vm2")];
-    const p = plan([...running, vm("vm3"), vm("vm4")], hostRunning(running), { dhcpStateDir: DHCP_DIR });
+    const p = plan([...running, vm("vm3"), vm("vm4")], hostRunning(running), {
+      dhcpStateDir: DHCP_DIR,
+    });
     const displays = p.actions.flatMap((a) => (a.kind === "startQemu" ? [a.vncDisplay] : []));
     expect(displays).toEqual([2, 3]);
   });
@@ -165,6 +185,8 @@ describe("planner", () => {
   it("blocks a VM whose bridge is missing instead of half-building it", () => {
     const p = plan([vm("vm2", { bridge: "nope" })], emptyHost(), { dhcpStateDir: DHCP_DIR });
     expect(p.actions).toEqual([]);
-    expect(p.blocked).toEqual([{ key: "run-vm2", reason: "bridge nope does not exist on this host" }]);
+    expect(p.blocked).toEqual([
+      { key: "run-vm2", reason: "bridge nope does not exist on this host" },
+    ]);
   });
 });

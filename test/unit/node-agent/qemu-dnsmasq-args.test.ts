@@ -10,7 +10,11 @@ const base: QemuSpec = {
   disks: [{ name: "root", path: "/srv/a,b.qcow2", format: "qcow2" }],
   net: { tap: "gvt0123456789ab", mac: "de:af:de:af:00:05" },
   vnc: { listen: "10.0.0.5", display: 3 },
-  files: { pidFile: "/run/x/qemu.pid", qmpSocket: "/run/x/qmp.sock", serialLog: "/run/x/console.log" },
+  files: {
+    pidFile: "/run/x/qemu.pid",
+    qmpSocket: "/run/x/qmp.sock",
+    serialLog: "/run/x/console.log",
+  },
 };
 
 const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
@@ -18,7 +22,9 @@ const after = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
 describe("qemu argv", () => {
   it("sandboxes, writes a pidfile, serves QMP and password-only VNC", () => {
     const a = qemuArgs(base);
-    expect(after(a, "-sandbox")).toBe("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+    expect(after(a, "-sandbox")).toBe(
+      "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+    );
     expect(after(a, "-pidfile")).toBe("/run/x/qemu.pid");
     expect(after(a, "-qmp")).toBe("unix:/run/x/qmp.sock,server=on,wait=off");
     expect(after(a, "-vnc")).toBe("10.0.0.5:3,password=on");
@@ -42,7 +48,12 @@ describe("qemu argv", () => {
     const plain = qemuArgs(base);
     expect(plain).not.toContain("-kernel");
     expect(plain.filter((x) => x === "-serial")).toHaveLength(1);
-    const full = qemuArgs({ ...base, cdrom: "/iso/x.iso", boot: { kernel: "/k", initrd: "/i", cmdline: "console=ttyS0" }, serialSocket: "/run/x/s.sock" });
+    const full = qemuArgs({
+      ...base,
+      cdrom: "/iso/x.iso",
+      boot: { kernel: "/k", initrd: "/i", cmdline: "console=ttyS0" },
+      serialSocket: "/run/x/s.sock",
+    });
     expect(after(full, "-kernel")).toBe("/k");
     expect(after(full, "-append")).toBe("console=ttyS0");
     expect(full).toContain("file=/iso/x.iso,media=cdrom,readonly=on,if=ide");
@@ -52,7 +63,11 @@ describe("qemu argv", () => {
 
 describe("dnsmasq", () => {
   it("serves static leases only, on the bridge only, without DNS", () => {
-    const a = dnsmasqArgs("/run/d", { bridge: "vbr0", subnet: "192.168.100.0/24", gateway: "192.168.100.1" });
+    const a = dnsmasqArgs("/run/d", {
+      bridge: "vbr0",
+      subnet: "192.168.100.0/24",
+      gateway: "192.168.100.1",
+    });
     expect(a).toContain("--dhcp-range=192.168.100.0,static,255.255.255.0");
     expect(a).toContain("--interface=vbr0");
     expect(a).toContain("--bind-interfaces");
@@ -62,7 +77,15 @@ describe("dnsmasq", () => {
   });
 
   it("names host files after the tap and writes MAC,IP,hostname", () => {
-    expect(dhcpHostEntry({ bridge: "vbr0", tap: "gvtabc", mac: "DE:AF:DE:AF:00:05", ip: "10.9.0.5", name: "My_VM" })).toEqual({
+    expect(
+      dhcpHostEntry({
+        bridge: "vbr0",
+        tap: "gvtabc",
+        mac: "DE:AF:DE:AF:00:05",
+        ip: "10.9.0.5",
+        name: "My_VM",
+      }),
+    ).toEqual({
       bridge: "vbr0",
       file: "gvtabc",
       content: "de:af:de:af:00:05,10.9.0.5,my-vm\n",
@@ -70,7 +93,11 @@ describe("dnsmasq", () => {
   });
 
   it("splits CIDRs", () => {
-    expect(splitCidr("10.9.3.7/20")).toEqual({ network: "10.9.0.0", mask: "255.255.240.0", prefix: 20 });
+    expect(splitCidr("10.9.3.7/20")).toEqual({
+      network: "10.9.0.0",
+      mask: "255.255.240.0",
+      prefix: 20,
+    });
     expect(() => splitCidr("10.9.0.0")).toThrow();
   });
 });

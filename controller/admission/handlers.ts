@@ -1,5 +1,5 @@
 import type { VMInstance } from "../api/generated/types.js";
-import { evaluate } from "../authorization/evaluate.js";
+import { decidedWithoutFacts, evaluate } from "../authorization/evaluate.js";
 import type { Requester } from "../authorization/permissions.js";
 import type { FactSource } from "./facts.js";
 import { ownerPatch } from "./mutate.js";
@@ -57,6 +57,12 @@ export async function validate(req: AdmissionRequest, opts: HandlerOptions): Pro
   if (!isOurs(req) || !req.object) return { response: allowed(req.uid), detail: "not ours" };
   const requester = requesterOf(req);
   const instance = req.object as VMInstance;
+  const oldInstance = req.oldObject as VMInstance | undefined;
+  const early = decidedWithoutFacts(
+    { requester, instance, oldInstance },
+    { adminGroups: opts.adminGroups },
+  );
+  if (early?.allowed) return { response: allowed(req.uid), detail: early.reason };
   const owner = instance.spec?.owner ?? requester.username;
   let facts;
   try {
@@ -66,7 +72,7 @@ export async function validate(req: AdmissionRequest, opts: HandlerOptions): Pro
     return { response: denied(req.uid, 500, "InternalError", message), detail: message };
   }
   const decision = evaluate(
-    { requester, instance, oldInstance: req.oldObject as VMInstance | undefined, facts },
+    { requester, instance, oldInstance, facts },
     { adminGroups: opts.adminGroups },
   );
   return decision.allowed

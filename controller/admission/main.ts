@@ -12,7 +12,7 @@ import { DEFAULT_ADMIN_GROUPS } from "../authorization/evaluate.js";
 import { createLogger } from "../machinery/log.js";
 import { ensureCertificates } from "./certs.js";
 import { webhookConfigurations } from "./configurations.js";
-import { ApiFactSource } from "./facts.js";
+import { ApiFactSource, informerFacts, type FactSource } from "./facts.js";
 import { startAdmissionServer } from "./server.js";
 
 export const DEFAULT_CONFIGURATION_NAME = "gridvm-vminstance-admission";
@@ -47,6 +47,7 @@ program
   )
   .action(
     async (opts: {
+      facts: string;
       port: string;
       certDir: string;
       host: string;
@@ -66,19 +67,29 @@ program
       if (opts.kubeconfig) kc.loadFromFile(opts.kubeconfig);
       else kc.loadFromDefault();
       const adminGroups = opts.adminGroup ?? [...DEFAULT_ADMIN_GROUPS];
+      let facts: FactSource = new ApiFactSource(kc);
+      let stopFacts = () => Promise.resolve();
+      if (opts.facts === "cache") {
+        const cached = await informerFacts(kc, log);
+        facts = cached.source;
+        stopFacts = cached.stop;
+      }
       const server = await startAdmissionServer({
         port: Number(opts.port),
         host: opts.host,
         cert: readFileSync(certs.certFile),
         key: readFileSync(certs.keyFile),
-        facts: new ApiFactSource(kc),
+        facts,
         adminGroups,
         log,
       });
-      log.info({ port: server.port, adminGroups }, "admission webhook serving");
+      log.info({ port: server.port, adminGroups, facts: opts.facts }, "admission webhook serving");
       const stop = () => {
         log.info("stopping");
-        void server.close().then(() => process.exit(0));
+        void server
+          .close()
+          .then(stopFacts)
+          .then(() => process.exit(0));
       };
       process.once("SIGTERM", stop);
       process.once("SIGINT", stop);
@@ -93,11 +104,17 @@ program
   .addOption(portOption())
   .addOption(certDirOption())
   .option("--name <name>", "metadata.name of both configurations", DEFAULT_CONFIGURATION_NAME)
-  .action((opts: { port: string; certDir: string; name: string }) => {
+  .option(
+    "--namespace-label <key=value>",
+    "only namespaces with this label (default: all namespaces)",
+  )
+  .action((opts: { port: string; certDir: string; name: string; namespaceLabel?: string }) => {
+    const [key, value] = opts.namespaceLabel?.split("=", 2) ?? [];
     const items = webhookConfigurations({
       name: opts.name,
       baseUrl: `https://127.0.0.1:${opts.port}`,
       caPem: readFileSync(`${opts.certDir}/ca.crt`),
+      ...(key ? { namespaceSelector: { matchLabels: { [key]: value ?? "" } } } : {}),
     });
     process.stdout.write(JSON.stringify({ apiVersion: "v1", kind: "List", items }, null, 2) + "\n");
   });

@@ -87,10 +87,9 @@ export function evaluate(
   input: AuthorizationInput,
   opts: EvaluatorOptions = { adminGroups: DEFAULT_ADMIN_GROUPS },
 ): Decision {
+  const early = decidedWithoutFacts(input, opts);
+  if (early) return early;
   const { requester, instance: vm, oldInstance: old, facts } = input;
-  if (old && vm.metadata.deletionTimestamp) return allow("the instance is being deleted");
-  if (old && sameSpec(old, vm)) return allow("spec unchanged");
-  if (isAdmin(requester, opts.adminGroups)) return allow("admin");
 
   const user = `user "${requester.username}"`;
   const name = instanceName(vm);
@@ -165,6 +164,21 @@ export function evaluate(
   }
 
   return allow(isOwner ? "owner within their permissions" : "granted by permissions");
+}
+
+/**
+ * The decisions that need no cluster facts (admins, deletions, metadata-only updates), so a
+ * caller that must fetch facts can skip the fetch.
+ */
+export function decidedWithoutFacts(
+  input: Omit<AuthorizationInput, "facts">,
+  opts: EvaluatorOptions = { adminGroups: DEFAULT_ADMIN_GROUPS },
+): Decision | undefined {
+  const { requester, instance: vm, oldInstance: old } = input;
+  if (old && vm.metadata.deletionTimestamp) return allow("the instance is being deleted");
+  if (old && sameSpec(old, vm)) return allow("spec unchanged");
+  if (isAdmin(requester, opts.adminGroups)) return allow("admin");
+  return undefined;
 }
 
 function creationDenial(

@@ -12,7 +12,7 @@ import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureCertificates } from "../../../controller/admission/certs.js";
 import { webhookConfigurations } from "../../../controller/admission/configurations.js";
-import { ApiFactSource } from "../../../controller/admission/facts.js";
+import { ApiFactSource, informerFacts } from "../../../controller/admission/facts.js";
 import { registerWebhooks, unregisterWebhooks } from "../../../controller/admission/register.js";
 import {
   startAdmissionServer,
@@ -68,7 +68,12 @@ function instance(name: string, ns: string, spec: Partial<VMInstanceSpec> = {}):
     apiVersion: "gridvm.io/v1alpha1",
     kind: "VMInstance",
     metadata: { name, namespace: ns },
-    spec: { template: GSR, ...spec },
+    // Delete: a controller running beside the tests removes the overlays it derives for them.
+    spec: {
+      template: GSR,
+      ...(spec.diskMode === "Template" ? {} : { diskPolicy: "Delete" as const }),
+      ...spec,
+    },
   };
 }
 
@@ -182,6 +187,12 @@ afterAll(async () => {
   // The configurations first: with failurePolicy Fail they must never outlive this run's server.
   await unregisterWebhooks(kubeConfigFor(), CONFIG);
   await server?.close();
+  // Instances explicitly, not only through the namespace: a controller beside us finalizes them.
+  for (const ns of Object.values(NS)) {
+    await kubectl(["delete", "vminstances", "--all", "-n", ns, "--wait=false"], {
+      okExitCodes: [1],
+    });
+  }
   await kubectl([
     "delete",
     "namespace",
@@ -258,7 +269,8 @@ describe("the paper's session (section 5.1), command for command", () => {
         apiVersion: "gridvm.io/v1alpha1",
         kind: "VMInstance",
         metadata: { name: "myvm" },
-        spec: { template: GSR },
+        // diskPolicy Delete only so that a controller running beside the test cleans up.
+        spec: { template: GSR, diskPolicy: "Delete" },
       }),
     });
     const myvm = await readInstance(NS.doraz, "myvm");
@@ -522,6 +534,38 @@ describe("privacy and sharing", () => {
         })
       ).stdout,
     ).toBe("no");
+  });
+});
+
+describe("informer-backed facts (the standalone server's default)", () => {
+  it("see the Permissions, templates and the owner's instances, and follow changes", async () => {
+    const cached = await informerFacts(kubeConfigFor());
+    try {
+      const facts = await cached.source.factsFor("doraz");
+      expect(facts.permissions.map((p) => p.metadata.name)).toContain(PAPER_PERMISSION);
+      expect(facts.templates.map((t) => t.metadata.name)).toEqual(
+        expect.arrayContaining([GSR, LOCKED, TINY]),
+      );
+      expect(
+        facts.ownerInstances
+          .filter((i) => i.metadata.namespace === NS.doraz)
+          .map((i) => i.metadata.name),
+      ).toContain("myvm");
+      const later = permission(`later-${RUN}`, { target: { template: LOCKED }, allow: ["run"] });
+      await createObject(later);
+      for (let i = 0; i < 50; i++) {
+        if (
+          (await cached.source.factsFor("doraz")).permissions.some(
+            (p) => p.metadata.name === later.metadata.name,
+          )
+        )
+          return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error("the cache never saw the new Permission");
+    } finally {
+      await cached.stop();
+    }
   });
 });
 

@@ -35,6 +35,11 @@ program
   .addOption(portOption())
   .addOption(certDirOption())
   .option("--host <address>", "address to listen on", "127.0.0.1")
+  .addOption(
+    new Option("--facts <mode>", "where reviews read Permissions, templates and instances from")
+      .choices(["cache", "direct"])
+      .default("cache"),
+  )
   .option(
     "--kubeconfig <file>",
     "credentials to read Permissions, VMTemplates and VMInstances",

@@ -45,7 +45,9 @@ export class Manager {
   readonly templates: Informer<VMTemplate>;
   readonly groups: Informer<VMGroup>;
   readonly permissions: Informer<Permission>;
-  private readonly queues: Record<"vminstance" | "vmtemplate" | "vmgroup", WorkQueue<string>>;
+  /** One set of queues per term as leader: a standby (or a leader that lost its lease) drops its work. */
+  private queues: Record<"vminstance" | "vmtemplate" | "vmgroup", WorkQueue<string>>;
+  private stopped = false;
   private readonly jobs: JobWatch;
   private readonly uidToKey = new Map<string, string>();
   private http: RunningHttpServer | undefined;
@@ -59,12 +61,7 @@ export class Manager {
     this.templates = new Informer<VMTemplate>(o.kc, { apiVersion: API_VERSION, plural: "vmtemplates" }, { log });
     this.groups = new Informer<VMGroup>(o.kc, { apiVersion: API_VERSION, plural: "vmgroups" }, { log });
     this.permissions = new Informer<Permission>(o.kc, { apiVersion: API_VERSION, plural: "permissions" }, { log });
-    const sink = this.metrics.workqueueSink();
-    this.queues = {
-      vminstance: new WorkQueue<string>({ name: "vminstance", metrics: sink }),
-      vmtemplate: new WorkQueue<string>({ name: "vmtemplate", metrics: sink }),
-      vmgroup: new WorkQueue<string>({ name: "vmgroup", metrics: sink }),
-    };
+    this.queues = this.newQueues();
     this.jobs = new JobWatch(o.backend, (uid) => this.enqueueUid(uid), log, o.jobPollMs ?? 2_000);
     this.wireHandlers();
   }
@@ -88,30 +85,40 @@ export class Manager {
 
     const le = this.o.leaderElection;
     if (le === false || le === undefined) {
+      setInterval(() => this.countJobs(), 5_000).unref();
       this.startLeading();
       return;
     }
-    const identity = le.identity ?? `${hostname()}_${process.pid}`;
-    this.elector = new LeaderElector({
-      identity,
-      namespace: le.namespace,
-      name: le.name,
-      client: kubeLeaseClient(this.o.kc, le.namespace, le.name),
-      releaseOnStop: true,
-      log,
-      callbacks: {
-        onStartedLeading: () => this.startLeading(),
-        onStoppedLeading: () => {
-          // client-go's advice: a leader that lost its lease exits rather than risk acting twice.
-          if (this.leading) {
-            log.error("lost the leader lease; exiting so a fresh process campaigns again");
-            process.exit(1);
-          }
+    void this.campaign(le.namespace, le.name, le.identity ?? `${hostname()}_${process.pid}`);
+  }
+
+  /**
+   * Campaigns, leads, and on losing the lease (an apiserver outage longer than the renew
+   * deadline) stops every worker and campaigns again — in-process, so a local controller with no
+   * supervisor recovers by itself; invariant 1 (look jobs up by name) covers the brief overlap.
+   */
+  private async campaign(namespace: string, name: string, identity: string): Promise<void> {
+    const { log } = this.o;
+    setInterval(() => this.countJobs(), 5_000).unref();
+    while (!this.stopped) {
+      this.elector = new LeaderElector({
+        identity,
+        namespace,
+        name,
+        client: kubeLeaseClient(this.o.kc, namespace, name),
+        releaseOnStop: true,
+        log,
+        callbacks: {
+          onStartedLeading: () => this.startLeading(),
+          onNewLeader: (who) => log.info({ leader: who }, "leader"),
         },
-        onNewLeader: (who) => log.info({ leader: who }, "leader"),
-      },
-    });
-    void this.elector.run();
+      });
+      await this.elector.run();
+      if (this.leading) {
+        log.warn("lost the leader lease: stopping all work, then campaigning again");
+        await this.stopLeading();
+      }
+    }
   }
 
   get port(): number | undefined {
@@ -120,17 +127,33 @@ export class Manager {
 
   /** Graceful stop: release the lease, drain queues, stop polling and watching, close HTTP. */
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.elector?.stop();
+    await this.stopLeading();
+    await Promise.all([this.instances, this.templates, this.groups, this.permissions].map((i) => i.stop()));
+    await this.http?.close();
+  }
+
+  private newQueues(): Record<"vminstance" | "vmtemplate" | "vmgroup", WorkQueue<string>> {
+    const metrics = this.metrics.workqueueSink();
+    return {
+      vminstance: new WorkQueue<string>({ name: "vminstance", metrics }),
+      vmtemplate: new WorkQueue<string>({ name: "vmtemplate", metrics }),
+      vmgroup: new WorkQueue<string>({ name: "vmgroup", metrics }),
+    };
+  }
+
+  private async stopLeading(): Promise<void> {
+    this.leading = false;
     for (const q of Object.values(this.queues)) q.shutDown();
     await this.workersDone;
     await this.jobs.stop();
-    await Promise.all([this.instances, this.templates, this.groups, this.permissions].map((i) => i.stop()));
-    await this.http?.close();
   }
 
   private startLeading(): void {
     const { o } = this;
     this.leading = true;
+    this.queues = this.newQueues();
     o.log.info("leading: reconciling");
     const clock = realClock;
     const events = new EventRecorder({ component: "gridvm-controller", sink: kubeEventSink(o.kc), log: o.log });
@@ -166,18 +189,16 @@ export class Manager {
     for (const k of this.instances.store.keys()) this.queues.vminstance.add(k);
     for (const k of this.templates.store.keys()) this.queues.vmtemplate.add(k);
     for (const k of this.groups.store.keys()) this.queues.vmgroup.add(k);
-    setInterval(() => this.countJobs(), 5_000).unref();
   }
 
   private wireHandlers(): void {
-    const q = this.queues;
     const onInstance = (i: VMInstance): void => {
       const key = objectKey(i as KubeObject);
       if (i.metadata.uid) this.uidToKey.set(i.metadata.uid, key);
-      q.vminstance.add(key);
-      q.vmtemplate.add(i.spec.template); // derived counts and the deletion guard
+      this.queues.vminstance.add(key);
+      this.queues.vmtemplate.add(i.spec.template); // derived counts and the deletion guard
       const group = this.templates.store.get(i.spec.template)?.spec.vmGroup ?? i.status?.network?.vmGroup;
-      if (group) q.vmgroup.add(group);
+      if (group) this.queues.vmgroup.add(group);
     };
     this.instances.addEventHandler({
       onAdd: onInstance,
@@ -188,17 +209,17 @@ export class Manager {
       },
     });
     const onTemplate = (t: VMTemplate): void => {
-      q.vmtemplate.add(t.metadata.name ?? "");
-      for (const i of this.instances.store.list()) if (i.spec.template === t.metadata.name) q.vminstance.add(objectKey(i as KubeObject));
+      this.queues.vmtemplate.add(t.metadata.name ?? "");
+      for (const i of this.instances.store.list()) if (i.spec.template === t.metadata.name) this.queues.vminstance.add(objectKey(i as KubeObject));
     };
     this.templates.addEventHandler({ onAdd: onTemplate, onUpdate: (_o, t) => onTemplate(t), onDelete: onTemplate });
     const onGroup = (): void => {
-      for (const k of this.groups.store.keys()) q.vmgroup.add(k); // overlaps are pairwise
-      for (const i of this.instances.store.list()) if (!i.status?.network?.ip) q.vminstance.add(objectKey(i as KubeObject));
+      for (const k of this.groups.store.keys()) this.queues.vmgroup.add(k); // overlaps are pairwise
+      for (const i of this.instances.store.list()) if (!i.status?.network?.ip) this.queues.vminstance.add(objectKey(i as KubeObject));
     };
     this.groups.addEventHandler({ onAdd: onGroup, onUpdate: onGroup, onDelete: onGroup });
     const onPermission = (): void => {
-      for (const k of this.instances.store.keys()) q.vminstance.add(k);
+      for (const k of this.instances.store.keys()) this.queues.vminstance.add(k);
     };
     this.permissions.addEventHandler({ onAdd: onPermission, onUpdate: onPermission, onDelete: onPermission });
   }

@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 source "$GRIDVM_ROOT/hack/lib/control-plane.sh"
 
-for layer in gridengine/down.sh sim-hosts/down.sh; do
+# The webhook goes first: while registered with failurePolicy Fail and down, it refuses every write.
+for layer in webhook-down.sh controller-down.sh gridengine/down.sh sim-hosts/down.sh; do
   if [[ -x $GRIDVM_ROOT/hack/$layer ]]; then "$GRIDVM_ROOT/hack/$layer" || say "warning: $layer failed"; fi
 done
 control_plane_down

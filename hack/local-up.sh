@@ -12,14 +12,18 @@ control_plane_up
 
 export KUBECONFIG="$GRIDVM_STATE/kubeconfig"
 kubectl() { "$KUBE_BIN/kubectl" "$@"; }
-kubectl apply --server-side --force-conflicts -f "$GRIDVM_ROOT/crds/" >/dev/null
+kubectl apply --server-side --force-conflicts -f "$GRIDVM_ROOT/crds/" -f "$GRIDVM_ROOT/controller/deploy/rbac.yaml" >/dev/null
 kubectl wait --for condition=Established --timeout=60s crd/vmgroups.gridvm.io crd/vmtemplates.gridvm.io \
   crd/permissions.gridvm.io crd/vminstances.gridvm.io >/dev/null
 say "gridvm CRDs and ClusterRoles: installed"
+# Admission (who may do what) before anything can create VMInstances; failurePolicy Fail.
+"$GRIDVM_ROOT/hack/webhook-up.sh"
 
 # Later layers join as they land; each script is idempotent on its own.
-for layer in sim-hosts/up.sh gridengine/up.sh; do
-  if [[ -x $GRIDVM_ROOT/hack/$layer && ${GRIDVM_SKIP_BATCH:-0} != 1 ]]; then "$GRIDVM_ROOT/hack/$layer"; fi
-done
+if [[ ${GRIDVM_SKIP_BATCH:-0} != 1 ]]; then
+  for layer in sim-hosts/up.sh gridengine/up.sh controller-up.sh; do
+    if [[ -x $GRIDVM_ROOT/hack/$layer ]]; then "$GRIDVM_ROOT/hack/$layer"; fi
+  done
+fi
 
 say "local cluster up in $(( $(date +%s) - started ))s — run: source $GRIDVM_STATE/env"

@@ -26,6 +26,7 @@ export interface KubeStatus {
   message?: string;
   reason?: string;
   code?: number;
+  details?: { causes?: { field?: string; message?: string }[] };
 }
 
 export interface KubeRequestOptions {
@@ -79,7 +80,7 @@ export async function kubeRequest<T>(
           new KubeRequestError(
             code,
             status,
-            `${method} ${path}: ${code} ${status?.reason ?? ""} ${status?.message ?? text.slice(0, 200)}`.trim(),
+            `${method} ${path}: ${code} ${status?.reason ?? ""} ${status?.message ?? text.slice(0, 200)}${causesOf(status)}`.trim(),
           ),
         );
       });
@@ -114,4 +115,10 @@ export function errorCode(err: unknown): number | undefined {
   if (typeof e.code === "number") return e.code;
   if (typeof e.statusCode === "number") return e.statusCode;
   return undefined;
+}
+
+/** A 422's field-level causes ("spec.x: must be ..."), which the generic message leaves out. */
+function causesOf(status: KubeStatus | undefined): string {
+  const causes = status?.details?.causes ?? [];
+  return causes.length ? `: ${causes.map((c) => `${c.field ?? ""}: ${c.message ?? ""}`).join("; ")}` : "";
 }

@@ -110,12 +110,15 @@ control_plane_up() {
   for spec in $GRIDVM_USERS; do write_kubeconfig "$GRIDVM_STATE/users/${spec%%=*}.kubeconfig" "${spec%%=*}" "${spec%%=*}"; done
 
   ensure_port_free_or_ours kube-controller-manager "$KCM_PORT" KCM_PORT
-  # Needed for namespace deletion and ownerReference garbage collection.
+  # Needed for namespace deletion and ownerReference garbage collection. Each controller acts as
+  # its own service account (the bootstrap roles grant those, not the manager's own user, the
+  # right to empty a namespace).
   start_daemon kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
     --kubeconfig "$GRIDVM_STATE/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$GRIDVM_STATE/controller-manager.kubeconfig" \
     --authorization-kubeconfig "$GRIDVM_STATE/controller-manager.kubeconfig" \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false \
+    --use-service-account-credentials \
     --controllers namespace,garbagecollector,serviceaccount,serviceaccount-token \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" --v=1
   wait_until 60 kube-controller-manager curl -skf --max-time 2 "https://127.0.0.1:$KCM_PORT/healthz" \

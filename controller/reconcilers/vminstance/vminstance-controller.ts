@@ -11,7 +11,7 @@ import type { Clock } from "../../machinery/clock.js";
 import { findCondition, setConditions, type Condition, type ConditionUpdate } from "../../machinery/conditions.js";
 import type { EventRecorder } from "../../machinery/events.js";
 import { GRIDVM_FINALIZER, hasFinalizer, patchFinalizer } from "../../machinery/finalizers.js";
-import { collectionPath } from "../../machinery/kube-request.js";
+import { collectionPath, isNotFound } from "../../machinery/kube-request.js";
 import type { Logger } from "../../machinery/log.js";
 import type { ReconcileResult } from "../../machinery/workqueue.js";
 import { createOverlay, fileExists } from "../../storage/qemu-img.js";
@@ -56,6 +56,15 @@ export class VMInstanceController {
   constructor(private readonly d: VMInstanceControllerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
+    try {
+      return await this.reconcileOnce(key);
+    } catch (err) {
+      if (isNotFound(err)) return; // deleted while we worked; its delete event brings us back if needed
+      throw err;
+    }
+  }
+
+  private async reconcileOnce(key: string): Promise<ReconcileResult | void> {
     // 1. Observe: the instance, its template and group, its siblings, its job.
     const cached = this.d.instances.get(key);
     if (!cached) {
@@ -110,7 +119,11 @@ export class VMInstanceController {
 
     // 6. Network: an address is held only while the VM should run (the paper's Mapping row), so
     //    stopped VMs never exhaust a lab's range: keep the recorded one, or reserve the next free one.
-    const wantsAddress = (instance.spec.running === true && verdict.allowed && diskPlan.ok) || isLive(currentJob);
+    const endedOnItsOwn = (() => {
+      const d = decideRun({ uid, generation, wantRunning: instance.spec.running === true, mayRun: true, record, job: currentJob });
+      return d.kind === "idle" && d.stoppedOnItsOwn;
+    })();
+    const wantsAddress = (instance.spec.running === true && verdict.allowed && diskPlan.ok && !endedOnItsOwn) || isLive(currentJob);
     const network = wantsAddress ? this.network(instance, template, group) : ({ ok: false, reason: "NotRunning", message: "no address while the VM is stopped" } as const);
     if (wantsAddress) {
       cond("NetworkReady", network.ok, network.ok ? "AddressAllocated" : network.reason, network.ok ? `${network.ip} / ${network.mac} in vmgroup "${network.group}"` : network.message);
@@ -126,8 +139,11 @@ export class VMInstanceController {
     let jobRecord = record.job;
     let stopping = false;
     if (decision.kind === "start" && network.ok) {
+      // A job of this name — live or already finished — is this run's: never submit it twice.
       const existing = await this.d.backend.findByName(decision.jobName);
-      const id = existing && existing.phase !== "Finished" ? existing.id : await this.d.backend.submit(this.jobSpec(instance, template!, decision.jobName));
+      const id = existing ? existing.id : await this.d.backend.submit(this.jobSpec(instance, template!, decision.jobName));
+      // Failpoint for the crash test (invariant 1): die between the submit and the status write.
+      if (!existing && process.env.GRIDVM_FAILPOINT === "crash-after-submit") process.kill(process.pid, "SIGKILL");
       if (!existing) void this.d.events.normal(instance, "Submitted", `job ${id} (${decision.jobName}) submitted to ${this.d.backend.kind}`);
       run = decision.run;
       jobRecord = { id, name: decision.jobName, generation };
@@ -169,7 +185,6 @@ export class VMInstanceController {
       ).filter((c) => updates.some((u) => u.type === c.type)),
     };
     await applyStatus(this.d.kc, this.coordinates(instance), status, CONTROLLER_FIELD_MANAGER);
-    if (network.ok) this.d.reservations.release(key); // status now holds the address; the cache will too
     if (["Stopped", "Failed"].includes(verdictPhase.phase) && instance.status?.vnc) {
       await mergeStatus(this.d.kc, this.coordinates(instance), { vnc: null, host: null }); // the agent's last report is stale now
     }
@@ -219,7 +234,12 @@ export class VMInstanceController {
     if (!group) return { ok: false, reason: "VMGroupNotFound", message: `vmgroup "${template.spec.vmGroup}" of vmtemplate "${template.metadata.name}" does not exist` };
     const groupName = group.metadata.name ?? "";
     const held = instance.status?.network;
-    if (held?.ip && held.mac && held.vmGroup === groupName) return { ok: true, group: groupName, ip: held.ip, mac: held.mac };
+    const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
+    if (held?.ip && held.mac && held.vmGroup === groupName) {
+      // The cache shows our status write now; only from here on may the in-memory claim go.
+      this.d.reservations.release(key);
+      return { ok: true, group: groupName, ip: held.ip, mac: held.mac };
+    }
     if (findCondition(group.status?.conditions as Condition[] | undefined, "Ready")?.status === "False") {
       return { ok: false, reason: "VMGroupNotReady", message: `vmgroup "${groupName}" is not ready: ${findCondition(group.status?.conditions as Condition[], "Ready")?.message ?? ""}` };
     }
@@ -231,7 +251,6 @@ export class VMInstanceController {
         .filter((i) => i.status?.network?.vmGroup === groupName && i.status.network.ip && i.metadata.uid !== instance.metadata.uid)
         .map((i) => ipToNumber(i.status!.network!.ip!)),
     );
-    const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
     const got = this.d.reservations.reserve(groupName, pool.value, group.spec.macPrefix ?? "de:af:de:af", key, heldIps);
     if (got.kind === "exhausted") {
       return { ok: false, reason: "VMGroupExhausted", message: `vmgroup "${groupName}" has no free address (${got.held} of ${got.size} held); stop or delete other VMs, or widen spec.addresses` };

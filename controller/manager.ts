@@ -13,11 +13,14 @@ import { kubeLeaseClient, LeaderElector } from "./machinery/leader-election.js";
 import type { Logger } from "./machinery/log.js";
 import { ControllerMetrics } from "./machinery/metrics.js";
 import { runWorkers, WorkQueue } from "./machinery/workqueue.js";
+import { PermissionController } from "./reconcilers/permission/permission-controller.js";
 import { VMGroupController } from "./reconcilers/vmgroup/vmgroup-controller.js";
 import { JobWatch } from "./reconcilers/vminstance/job-watch.js";
 import { VMInstanceController, type InstanceAuthorizer } from "./reconcilers/vminstance/vminstance-controller.js";
 import { VMTemplateController } from "./reconcilers/vmtemplate/vmtemplate-controller.js";
 import type { StorageRoots } from "./storage/storage-roots.js";
+
+type QueueName = "vminstance" | "vmtemplate" | "vmgroup" | "permission";
 
 export interface ManagerOptions {
   kc: KubeConfig;
@@ -46,7 +49,7 @@ export class Manager {
   readonly groups: Informer<VMGroup>;
   readonly permissions: Informer<Permission>;
   /** One set of queues per term as leader: a standby (or a leader that lost its lease) drops its work. */
-  private queues: Record<"vminstance" | "vmtemplate" | "vmgroup", WorkQueue<string>>;
+  private queues: Record<QueueName, WorkQueue<string>>;
   private stopped = false;
   private readonly jobs: JobWatch;
   private readonly uidToKey = new Map<string, string>();
@@ -134,13 +137,10 @@ export class Manager {
     await this.http?.close();
   }
 
-  private newQueues(): Record<"vminstance" | "vmtemplate" | "vmgroup", WorkQueue<string>> {
+  private newQueues(): Record<QueueName, WorkQueue<string>> {
     const metrics = this.metrics.workqueueSink();
-    return {
-      vminstance: new WorkQueue<string>({ name: "vminstance", metrics }),
-      vmtemplate: new WorkQueue<string>({ name: "vmtemplate", metrics }),
-      vmgroup: new WorkQueue<string>({ name: "vmgroup", metrics }),
-    };
+    const queue = (name: QueueName) => new WorkQueue<string>({ name, metrics });
+    return { vminstance: queue("vminstance"), vmtemplate: queue("vmtemplate"), vmgroup: queue("vmgroup"), permission: queue("permission") };
   }
 
   private async stopLeading(): Promise<void> {
@@ -177,6 +177,7 @@ export class Manager {
     });
     const vmTemplates = new VMTemplateController({ kc: o.kc, templates: this.templates.store, instances: this.instances.store, roots: o.roots, events, clock, log: o.log.child({ controller: "vmtemplate" }) });
     const vmGroups = new VMGroupController({ kc: o.kc, groups: this.groups.store, instances: this.instances.store, events, clock, log: o.log.child({ controller: "vmgroup" }) });
+    const permissions = new PermissionController({ kc: o.kc, permissions: this.permissions.store, templates: this.templates.store, groups: this.groups.store, clock });
     this.jobs.start();
     const workers = o.workers ?? 4;
     const onError = (kind: string) => (key: string, err: unknown) => o.log.warn({ kind, key, err: (err as Error).message }, "reconcile failed; retrying with backoff");
@@ -184,11 +185,13 @@ export class Manager {
       runWorkers(this.queues.vminstance, workers, (k) => this.metrics.timeReconcile("VMInstance", () => vmInstances.reconcile(k)), onError("VMInstance")),
       runWorkers(this.queues.vmtemplate, 2, (k) => this.metrics.timeReconcile("VMTemplate", () => vmTemplates.reconcile(k)), onError("VMTemplate")),
       runWorkers(this.queues.vmgroup, 1, (k) => this.metrics.timeReconcile("VMGroup", () => vmGroups.reconcile(k)), onError("VMGroup")),
+      runWorkers(this.queues.permission, 1, (k) => this.metrics.timeReconcile("Permission", () => permissions.reconcile(k)), onError("Permission")),
     ]);
     // Everything once at the start: level-triggered, a restarted leader converges from the API alone.
     for (const k of this.instances.store.keys()) this.queues.vminstance.add(k);
     for (const k of this.templates.store.keys()) this.queues.vmtemplate.add(k);
     for (const k of this.groups.store.keys()) this.queues.vmgroup.add(k);
+    for (const k of this.permissions.store.keys()) this.queues.permission.add(k);
   }
 
   private wireHandlers(): void {
@@ -210,18 +213,21 @@ export class Manager {
     });
     const onTemplate = (t: VMTemplate): void => {
       this.queues.vmtemplate.add(t.metadata.name ?? "");
+      for (const k of this.permissions.store.keys()) this.queues.permission.add(k); // TargetFound
       for (const i of this.instances.store.list()) if (i.spec.template === t.metadata.name) this.queues.vminstance.add(objectKey(i as KubeObject));
     };
     this.templates.addEventHandler({ onAdd: onTemplate, onUpdate: (_o, t) => onTemplate(t), onDelete: onTemplate });
     const onGroup = (): void => {
       for (const k of this.groups.store.keys()) this.queues.vmgroup.add(k); // overlaps are pairwise
+      for (const k of this.permissions.store.keys()) this.queues.permission.add(k);
       for (const i of this.instances.store.list()) if (!i.status?.network?.ip) this.queues.vminstance.add(objectKey(i as KubeObject));
     };
     this.groups.addEventHandler({ onAdd: onGroup, onUpdate: onGroup, onDelete: onGroup });
-    const onPermission = (): void => {
-      for (const k of this.instances.store.keys()) this.queues.vminstance.add(k);
+    const onPermission = (p: Permission): void => {
+      this.queues.permission.add(p.metadata.name ?? "");
+      for (const k of this.instances.store.keys()) this.queues.vminstance.add(k); // re-check authorization
     };
-    this.permissions.addEventHandler({ onAdd: onPermission, onUpdate: onPermission, onDelete: onPermission });
+    this.permissions.addEventHandler({ onAdd: onPermission, onUpdate: (_o, p) => onPermission(p), onDelete: onPermission });
   }
 
   private enqueueUid(uid: string): void {

@@ -20,6 +20,7 @@ import { planDisks, type InstanceDisk } from "./disks.js";
 import type { JobWatch } from "./job-watch.js";
 import { phaseOf } from "./phase.js";
 import { decideRun } from "./run-decision.js";
+import { AGENT_CONDITION_TYPES, controllerStatusUnchanged } from "./vminstance-status.js";
 
 export const CONTROLLER_FIELD_MANAGER = "gridvm-controller";
 
@@ -179,12 +180,12 @@ export class VMInstanceController {
       ...(network.ok ? { network: { vmGroup: network.group, ip: network.ip, mac: network.mac, isolated: instance.spec.isolated ?? false } } : {}),
       disks,
       conditions: setConditions(
-        (instance.status?.conditions as Condition[] | undefined)?.filter((c) => c.type !== "Ready"),
+        (instance.status?.conditions as Condition[] | undefined)?.filter((c) => !AGENT_CONDITION_TYPES.includes(c.type)),
         updates,
         this.d.clock.now(),
       ).filter((c) => updates.some((u) => u.type === c.type)),
     };
-    await applyStatus(this.d.kc, this.coordinates(instance), status, CONTROLLER_FIELD_MANAGER);
+    if (!controllerStatusUnchanged(instance.status, status)) await applyStatus(this.d.kc, this.coordinates(instance), status, CONTROLLER_FIELD_MANAGER);
     if (["Stopped", "Failed"].includes(verdictPhase.phase) && instance.status?.vnc) {
       await mergeStatus(this.d.kc, this.coordinates(instance), { vnc: null, host: null }); // the agent's last report is stale now
     }

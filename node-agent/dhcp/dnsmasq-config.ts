@@ -3,7 +3,11 @@ import path from "node:path";
 /** One dnsmasq per bridge, serving static leases only. */
 export interface DnsmasqConfig {
   bridge: string;
-  /** The VMGroup's network, e.g. 10.9.0.0/24; the bridge needs an address inside it. */
+  /**
+   * The VMGroup's network, e.g. 10.9.0.0/24. The bridge needs an IPv4 address, but not one inside
+   * it: --shared-network serves the subnet on the bridge whatever its own address (a host whose
+   * bridge has no address on the lab's LAN gets a link-local one from the agent).
+   */
   subnet: string;
   /** Handed out as the default route. */
   gateway: string;
@@ -42,6 +46,7 @@ export function dnsmasqArgs(stateDir: string, cfg: DnsmasqConfig): string[] {
     "--port=0",
     "--dhcp-authoritative",
     `--dhcp-range=${network},static,${mask}`,
+    `--shared-network=${cfg.bridge},${network}`,
     `--dhcp-hostsdir=${p.hostsDir}`,
     `--dhcp-option=option:router,${cfg.gateway}`,
   ];

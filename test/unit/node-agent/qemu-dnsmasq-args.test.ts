@@ -70,6 +70,8 @@ describe("dnsmasq", () => {
     });
     expect(a).toContain("--dhcp-range=192.168.100.0,static,255.255.255.0");
     expect(a).toContain("--interface=vbr0");
+    // The subnet is served even when the bridge's own address lies outside it.
+    expect(a).toContain("--shared-network=vbr0,192.168.100.0");
     expect(a).toContain("--bind-interfaces");
     expect(a).toContain("--port=0");
     expect(a).toContain("--dhcp-hostsdir=/run/d/vbr0/hosts");

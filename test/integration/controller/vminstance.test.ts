@@ -13,6 +13,8 @@ const NS = `gvm-ctl-${S}`;
 const GROUP = `ctl-${S}`;
 const TEMPLATE = `ctl-${S}`;
 const octet = 100 + Math.floor(Math.random() * 150);
+// A MAC prefix of its own: groups sharing a prefix must not share the IPs' last 16 bits.
+const macPrefix = `de:ad:${[0, 0].map(() => Math.floor(Math.random() * 256).toString(16).padStart(2, "0")).join(":")}`;
 const api = customObjects();
 const ge = gridEngine();
 
@@ -47,7 +49,7 @@ beforeAll(async () => {
       apiVersion: "v1",
       kind: "List",
       items: [
-        { apiVersion: "gridvm.io/v1alpha1", kind: "VMGroup", metadata: { name: GROUP }, spec: { addresses: `10.${octet}.7.0/28`, gateway: { ip: `10.${octet}.7.1`, mac: "00:15:5d:00:00:01" }, macPrefix: "de:ad:be:e0" } },
+        { apiVersion: "gridvm.io/v1alpha1", kind: "VMGroup", metadata: { name: GROUP }, spec: { addresses: `10.${octet}.7.0/28`, gateway: { ip: `10.${octet}.7.1`, mac: "00:15:5d:00:00:01" }, macPrefix } },
         { apiVersion: "gridvm.io/v1alpha1", kind: "VMTemplate", metadata: { name: TEMPLATE }, spec: { vmGroup: GROUP, derivable: true, resources: { memory: "64Mi" }, disks: [{ name: "root", size: "16Mi" }] } },
       ],
     }),
@@ -69,7 +71,7 @@ describe("VMInstance on the real apiserver and Grid Engine", () => {
       const i = await get("first");
       return i.status?.host ? i : undefined;
     });
-    expect(placed.status?.network).toMatchObject({ vmGroup: GROUP, ip: `10.${octet}.7.2`, mac: "de:ad:be:e0:07:02", isolated: true });
+    expect(placed.status?.network).toMatchObject({ vmGroup: GROUP, ip: `10.${octet}.7.2`, mac: `${macPrefix}:07:02`, isolated: true });
     expect(["Scheduled", "Running"]).toContain(placed.status?.phase);
     expect(placed.status?.host).toMatch(/^gvm-h\d+$/);
     const disk = placed.status!.disks![0]!;

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { API_VERSION, type Permission, type VMGroup, type VMInstance, type VMTemplate } from "./api/generated/types.js";
 import { ReservationTable } from "./allocation/index.js";
 import type { BatchBackend } from "./batch/batch-backend.js";
+import { OmapiRegistrar } from "./dhcp/host-registrar.js";
 import type { InstanceRef } from "../node-agent/lease/protocol.js";
 import { objectKey, type KubeObject } from "./machinery/cache.js";
 import { realClock } from "./machinery/clock.js";
@@ -168,6 +169,7 @@ export class Manager {
       jobs: this.jobs,
       reservations,
       authorize,
+      dhcp: new OmapiRegistrar(o.kc),
       jobCommand: o.jobCommand,
       storageRoot: o.roots.storage,
       jobLogDir: o.jobLogDir,

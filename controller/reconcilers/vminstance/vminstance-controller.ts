@@ -16,6 +16,7 @@ import type { Logger } from "../../machinery/log.js";
 import type { ReconcileResult } from "../../machinery/workqueue.js";
 import { createOverlay, fileExists } from "../../storage/qemu-img.js";
 import { applyStatus, mergeStatus } from "../status-apply.js";
+import { dhcpHostName, type DhcpRegistrar } from "../../dhcp/host-registrar.js";
 import { planDisks, type InstanceDisk } from "./disks.js";
 import type { JobWatch } from "./job-watch.js";
 import { phaseOf } from "./phase.js";
@@ -38,6 +39,8 @@ export interface VMInstanceControllerDeps {
   jobs: JobWatch;
   reservations: ReservationTable;
   authorize: InstanceAuthorizer;
+  /** Fixed-address entries for groups with dhcp.mode OMAPI (Dnsmasq mode is the node agent's). */
+  dhcp: DhcpRegistrar;
   jobCommand: (ref: InstanceRef) => string[];
   storageRoot: string;
   /** Where job output lands on the hosts (shared filesystem), or undefined to discard it. */
@@ -127,9 +130,19 @@ export class VMInstanceController {
     const wantsAddress = (instance.spec.running === true && verdict.allowed && diskPlan.ok && !endedOnItsOwn) || isLive(currentJob);
     const network = wantsAddress ? this.network(instance, template, group) : ({ ok: false, reason: "NotRunning", message: "no address while the VM is stopped" } as const);
     if (wantsAddress) {
-      cond("NetworkReady", network.ok, network.ok ? "AddressAllocated" : network.reason, network.ok ? `${network.ip} / ${network.mac} in vmgroup "${network.group}"` : network.message);
+      let dhcpProblem: string | undefined;
+      if (network.ok && group?.spec.dhcp?.mode === "OMAPI") {
+        // The paper's way: a fixed-address lease in the central dhcpd before the VM boots.
+        dhcpProblem = await this.d.dhcp.ensureHost(group, { name: dhcpHostName(uid), mac: network.mac, ip: network.ip }).then(
+          () => undefined,
+          (err: Error) => `could not register ${network.ip} with the DHCP server by OMAPI: ${err.message}`,
+        );
+      }
+      if (dhcpProblem) cond("NetworkReady", false, "DhcpRegistrationFailed", dhcpProblem);
+      else cond("NetworkReady", network.ok, network.ok ? "AddressAllocated" : network.reason, network.ok ? `${network.ip} / ${network.mac} in vmgroup "${network.group}"` : network.message);
     } else {
       this.d.reservations.release(key);
+      if (instance.status?.network?.ip) await this.removeDhcpHost(instance, group);
     }
 
     // 7. The run: start, follow or stop the batch job (one live job per run, looked up by name first).
@@ -207,11 +220,23 @@ export class VMInstanceController {
       for (const disk of instance.status?.disks ?? []) if (disk.backingPath) await rm(disk.path, { force: true });
     }
     this.d.reservations.release(key);
+    await this.removeDhcpHost(instance, this.groupOf(instance));
     if (hasFinalizer(instance, GRIDVM_FINALIZER)) {
       await patchFinalizer(this.d.kc, this.objectPath(instance), instance, GRIDVM_FINALIZER, "absent");
       const kept = instance.spec.diskPolicy === "Delete" ? "overlay deleted" : `overlay kept at ${(instance.status?.disks ?? []).filter((d) => d.backingPath).map((d) => d.path).join(", ") || "(none)"}`;
       this.d.log.info({ vminstance: key }, `released ${instance.status?.network?.ip ?? "no address"}; ${kept}`);
     }
+  }
+
+  /** Drops the instance's OMAPI entry when its group uses OMAPI (idempotent: absent is fine). */
+  private async removeDhcpHost(instance: VMInstance, group: VMGroup | undefined): Promise<void> {
+    if (group?.spec.dhcp?.mode !== "OMAPI") return;
+    await this.d.dhcp.removeHost(group, dhcpHostName(instance.metadata.uid ?? ""));
+  }
+
+  private groupOf(instance: VMInstance): VMGroup | undefined {
+    const groupName = instance.status?.network?.vmGroup ?? this.d.templates.get(instance.spec.template)?.spec.vmGroup;
+    return groupName ? this.d.groups.get(groupName) : undefined;
   }
 
   private async observeJob(name: string | undefined): Promise<JobStatus | undefined> {

@@ -1,13 +1,19 @@
 import path from "node:path";
 
-/** One dnsmasq per bridge, serving static leases only. */
+/** One dnsmasq per bridge, serving static leases only, for every VMGroup network on that bridge. */
 export interface DnsmasqConfig {
   bridge: string;
   /**
-   * The VMGroup's network, e.g. 10.9.0.0/24. The bridge needs an IPv4 address, but not one inside
-   * it: --shared-network serves the subnet on the bridge whatever its own address (a host whose
-   * bridge has no address on the lab's LAN gets a link-local one from the agent).
+   * The VMGroups' networks on this bridge (several groups may share one bridge), each with the
+   * router it hands out. The bridge needs an IPv4 address, but not one inside them:
+   * --shared-network serves a subnet on the bridge whatever its own address (a host whose bridge
+   * has no address on the lab's LAN gets a link-local one from the agent).
    */
+  networks: DhcpNetwork[];
+}
+
+export interface DhcpNetwork {
+  /** e.g. 10.9.0.0/24 */
   subnet: string;
   /** Handed out as the default route. */
   gateway: string;
@@ -27,14 +33,14 @@ export function dnsmasqPaths(stateDir: string, bridge: string) {
 
 /**
  * The dnsmasq argv (FACTS.md): `static` ranges serve only the hosts in --dhcp-hostsdir, which
- * dnsmasq re-reads by inotify; no DNS (--port=0); bound to the bridge only. dnsmasq forks into
- * its own session by itself, so the agent's exit never touches it. The observer compares a running
- * dnsmasq's /proc/<pid>/cmdline with this argv to tell whether its config is current. Pure.
+ * dnsmasq re-reads by inotify; no DNS (--port=0); bound to the bridge only. Each network's range
+ * sets a tag that selects its router. dnsmasq forks into its own session by itself, so the agent's
+ * exit never touches it. The observer compares a running dnsmasq's /proc/<pid>/cmdline with this
+ * argv to tell whether its config is current, so networks come in a fixed order. Pure.
  */
 export function dnsmasqArgs(stateDir: string, cfg: DnsmasqConfig): string[] {
   const p = dnsmasqPaths(stateDir, cfg.bridge);
-  const { network, mask } = splitCidr(cfg.subnet);
-  return [
+  const args = [
     "--conf-file=/dev/null",
     `--pid-file=${p.pidFile}`,
     `--dhcp-leasefile=${p.leaseFile}`,
@@ -45,11 +51,19 @@ export function dnsmasqArgs(stateDir: string, cfg: DnsmasqConfig): string[] {
     "--except-interface=lo",
     "--port=0",
     "--dhcp-authoritative",
-    `--dhcp-range=${network},static,${mask}`,
-    `--shared-network=${cfg.bridge},${network}`,
-    `--dhcp-hostsdir=${p.hostsDir}`,
-    `--dhcp-option=option:router,${cfg.gateway}`,
   ];
+  [...cfg.networks]
+    .sort((a, b) => a.subnet.localeCompare(b.subnet))
+    .forEach((n, i) => {
+      const { network, mask } = splitCidr(n.subnet);
+      args.push(
+        `--dhcp-range=set:gvn${i},${network},static,${mask}`,
+        `--shared-network=${cfg.bridge},${network}`,
+        `--dhcp-option=tag:gvn${i},option:router,${n.gateway}`,
+      );
+    });
+  args.push(`--dhcp-hostsdir=${p.hostsDir}`);
+  return args;
 }
 
 /** One dhcp-hostsdir file per VM: `MAC,IP,hostname`. */

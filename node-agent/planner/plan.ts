@@ -100,8 +100,11 @@ export function plan(
   const servers = new Map(observed.dhcpServers.map((s) => [s.bridge, s]));
   const configs = new Map<string, DnsmasqConfig>();
   for (const vm of dnsmasqVms) {
-    if (!configs.has(vm.bridge))
-      configs.set(vm.bridge, { bridge: vm.bridge, subnet: vm.subnet, gateway: vm.gateway.ip });
+    const config = configs.get(vm.bridge) ?? { bridge: vm.bridge, networks: [] };
+    // Several VMGroups may share a bridge: one dnsmasq serves all their networks.
+    if (!config.networks.some((n) => n.subnet === vm.subnet))
+      config.networks.push({ subnet: vm.subnet, gateway: vm.gateway.ip });
+    configs.set(vm.bridge, config);
   }
   for (const [bridge, config] of configs) {
     const running = servers.get(bridge);

@@ -55,7 +55,10 @@ function hostRunning(vms: DesiredVm[]): ObservedHost {
     h.dhcpServers.push({
       bridge: "vbr0",
       pid: 500,
-      args: dnsmasqArgs(DHCP_DIR, { bridge: "vbr0", subnet: "10.9.0.0/24", gateway: "10.9.0.1" }),
+      args: dnsmasqArgs(DHCP_DIR, {
+        bridge: "vbr0",
+        networks: [{ subnet: "10.9.0.0/24", gateway: "10.9.0.1" }],
+      }),
     });
   }
   return h;
@@ -180,6 +183,29 @@ describe("planner", () => {
     });
     const displays = p.actions.flatMap((a) => (a.kind === "startQemu" ? [a.vncDisplay] : []));
     expect(displays).toEqual([2, 3]);
+  });
+
+  it("serves two VMGroups sharing a bridge from one dnsmasq, and keeps it while both stay", () => {
+    const lab = vm("vm2");
+    const exam = vm("vm3", {
+      subnet: "10.8.0.0/24",
+      ip: "10.8.0.3",
+      gateway: { ip: "10.8.0.1", mac: "00:15:5d:07:07:8c" },
+    });
+    const p = plan([lab, exam], emptyHost(), { dhcpStateDir: DHCP_DIR });
+    const starts = p.actions.flatMap((a) => (a.kind === "startDnsmasq" ? [a.config] : []));
+    expect(starts).toEqual([
+      {
+        bridge: "vbr0",
+        networks: [
+          { subnet: "10.9.0.0/24", gateway: "10.9.0.1" },
+          { subnet: "10.8.0.0/24", gateway: "10.8.0.1" },
+        ],
+      },
+    ]);
+    const host = hostRunning([lab, exam]);
+    host.dhcpServers[0]!.args = dnsmasqArgs(DHCP_DIR, starts[0]!);
+    expect(kinds([exam, lab], host)).toEqual([]);
   });
 
   it("blocks a VM whose bridge is missing instead of half-building it", () => {

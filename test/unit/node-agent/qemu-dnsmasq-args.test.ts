@@ -65,17 +65,31 @@ describe("dnsmasq", () => {
   it("serves static leases only, on the bridge only, without DNS", () => {
     const a = dnsmasqArgs("/run/d", {
       bridge: "vbr0",
-      subnet: "192.168.100.0/24",
-      gateway: "192.168.100.1",
+      networks: [{ subnet: "192.168.100.0/24", gateway: "192.168.100.1" }],
     });
-    expect(a).toContain("--dhcp-range=192.168.100.0,static,255.255.255.0");
+    expect(a).toContain("--dhcp-range=set:gvn0,192.168.100.0,static,255.255.255.0");
     expect(a).toContain("--interface=vbr0");
     // The subnet is served even when the bridge's own address lies outside it.
     expect(a).toContain("--shared-network=vbr0,192.168.100.0");
     expect(a).toContain("--bind-interfaces");
     expect(a).toContain("--port=0");
     expect(a).toContain("--dhcp-hostsdir=/run/d/vbr0/hosts");
-    expect(a).toContain("--dhcp-option=option:router,192.168.100.1");
+    expect(a).toContain("--dhcp-option=tag:gvn0,option:router,192.168.100.1");
+  });
+
+  it("serves every VMGroup network on a shared bridge, each with its own router, in a fixed order", () => {
+    const lab = { subnet: "192.168.100.0/24", gateway: "192.168.100.1" };
+    const exam = { subnet: "192.168.101.0/24", gateway: "192.168.101.1" };
+    const a = dnsmasqArgs("/run/d", { bridge: "vbr0", networks: [exam, lab] });
+    expect(a.filter((x) => /^--(dhcp-range|dhcp-option|shared-network)/.test(x))).toEqual([
+      "--dhcp-range=set:gvn0,192.168.100.0,static,255.255.255.0",
+      "--shared-network=vbr0,192.168.100.0",
+      "--dhcp-option=tag:gvn0,option:router,192.168.100.1",
+      "--dhcp-range=set:gvn1,192.168.101.0,static,255.255.255.0",
+      "--shared-network=vbr0,192.168.101.0",
+      "--dhcp-option=tag:gvn1,option:router,192.168.101.1",
+    ]);
+    expect(dnsmasqArgs("/run/d", { bridge: "vbr0", networks: [lab, exam] })).toEqual(a);
   });
 
   it("names host files after the tap and writes MAC,IP,hostname", () => {

@@ -2,12 +2,13 @@
 # Stops the node agents started by hack/agents-up.sh. VMs keep running: qemu is not an agent's
 # child, and a restarted agent adopts it (DESIGN invariant 3).
 # --vms also stops every VM of every simulated host (ACPI powerdown, then quit, then kill) and
-# removes their taps, ebtables chains and dnsmasq servers — what hack/local-down.sh needs.
+# removes their taps, ebtables chains and dnsmasq servers — what hack/local-down.sh needs (it sets
+# GRIDVM_AGENTS_STOP_VMS=1, the same as --vms).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
 vms=false
-[[ ${1:-} == --vms ]] && vms=true
+[[ ${1:-} == --vms || ${GRIDVM_AGENTS_STOP_VMS:-0} == 1 ]] && vms=true
 hosts=""
 [[ -f $GRIDVM_STATE/hosts.json ]] &&
   hosts=$(node -e 'for (const h of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))) console.log(h.name)' "$GRIDVM_STATE/hosts.json")

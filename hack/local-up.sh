@@ -21,7 +21,7 @@ say "gridvm CRDs and ClusterRoles: installed"
 
 # Later layers join as they land; each script is idempotent on its own.
 if [[ ${GRIDVM_SKIP_BATCH:-0} != 1 ]]; then
-  for layer in sim-hosts/up.sh gridengine/up.sh controller-up.sh; do
+  for layer in sim-hosts/up.sh gridengine/up.sh agents-up.sh controller-up.sh; do
     if [[ -x $GRIDVM_ROOT/hack/$layer ]]; then "$GRIDVM_ROOT/hack/$layer"; fi
   done
 fi

@@ -23,7 +23,7 @@ make_pki() {
 # tokens.csv: token,user,uid,"groups". Tokens are made once and kept, so kubeconfigs stay valid.
 make_tokens() {
   local file="$PKI/tokens.csv" spec user groups
-  local wanted="gridvm-admin=system:masters system:kube-controller-manager= gridvm-controller=gridvm:controllers $GRIDVM_USERS"
+  local wanted="gridvm-admin=system:masters system:kube-controller-manager= gridvm-controller=gridvm:controllers gridvm-agent=gridvm:agents $GRIDVM_USERS"
   touch "$file"
   for spec in $wanted; do
     user=${spec%%=*}; groups=${spec#*=}
@@ -106,6 +106,7 @@ control_plane_up() {
   write_kubeconfig "$GRIDVM_STATE/kubeconfig" gridvm-admin
   write_kubeconfig "$GRIDVM_STATE/controller-manager.kubeconfig" system:kube-controller-manager
   write_kubeconfig "$GRIDVM_STATE/controller.kubeconfig" gridvm-controller
+  write_kubeconfig "$GRIDVM_STATE/agent.kubeconfig" gridvm-agent
   local spec
   for spec in $GRIDVM_USERS; do write_kubeconfig "$GRIDVM_STATE/users/${spec%%=*}.kubeconfig" "${spec%%=*}" "${spec%%=*}"; done
 

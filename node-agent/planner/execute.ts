@@ -24,26 +24,36 @@ export interface ActionResult {
  * by the planner.
  */
 export async function executePlan(plan: Plan, ctx: HostContext): Promise<ActionResult[]> {
-  const results: ActionResult[] = [];
-  for (const action of plan.actions) {
-    try {
-      const started = await run(action, ctx);
-      results.push(started ? { action, started } : { action });
-      ctx.log.info({ action: describe(action) }, "done");
-    } catch (e) {
-      const error = e instanceof Error ? e : new Error(String(e));
-      results.push({ action, error });
-      ctx.log.error({ action: describe(action), err: error.message }, "failed");
-    }
-  }
+  // Stops come first and are independent: each guest gets its ACPI grace period at the same
+  // time, so the end of an exam takes one grace period, not one per VM.
+  const stops = plan.actions.filter((a) => a.kind === "stopQemu");
+  const rest = plan.actions.filter((a) => a.kind !== "stopQemu");
+  const results = await Promise.all(stops.map((a) => runOne(a, ctx)));
+  for (const action of rest) results.push(await runOne(action, ctx));
   return results;
+}
+
+async function runOne(action: Action, ctx: HostContext): Promise<ActionResult> {
+  try {
+    const started = await run(action, ctx);
+    ctx.log.info({ action: describe(action) }, "done");
+    return started ? { action, started } : { action };
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    ctx.log.error({ action: describe(action), err: error.message }, "failed");
+    return { action, error };
+  }
 }
 
 async function run(a: Action, ctx: HostContext): Promise<StartedVm | void> {
   switch (a.kind) {
-    case "stopQemu":
-      await stopQemu(a.pid, vmPaths(ctx.runtimeDir, a.key).qmpSocket, { graceMs: ctx.stopGraceMs });
+    case "stopQemu": {
+      const outcome = await stopQemu(a.pid, vmPaths(ctx.runtimeDir, a.key).qmpSocket, {
+        graceMs: ctx.stopGraceMs,
+      });
+      ctx.log.info({ key: a.key, outcome }, "qemu stopped");
       return;
+    }
     case "markExited":
       return writeTombstone(ctx.runtimeDir, a.key, {
         reason: "exited",

@@ -39,6 +39,11 @@ export async function startAdmissionServer(
       });
     },
   );
+  // The apiserver's Go client keeps idle connections for 90 s; Node closes them after 5 s, and a
+  // request written into a connection we just closed fails with "broken pipe" — under a burst of
+  // creates that refused VMInstances. Outlive the client's idle timeout instead.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host ?? "127.0.0.1", () => resolve());

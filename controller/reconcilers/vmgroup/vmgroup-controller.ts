@@ -1,4 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
+import { isDeepStrictEqual } from "node:util";
 import { API_VERSION, VMGroupResource, type VMGroup, type VMGroupStatus, type VMInstance } from "../../api/generated/types.js";
 import { findConflicts, ipToNumber, poolFor, poolUsage, type GroupConflict } from "../../allocation/index.js";
 import type { Store } from "../../machinery/cache.js";
@@ -48,7 +49,8 @@ export class VMGroupController {
     const conditions = setConditions(group.status?.conditions as Condition[] | undefined, [{ type: "Ready", status: ready.ok ? "True" : "False", reason: ready.reason, message: ready.message, observedGeneration: group.metadata.generation }], this.d.clock.now());
     // 3. Tell an admin about a conflict once per transition (the recorder aggregates repeats).
     for (const c of conflicts) void this.d.events.warning(group, c.reason, c.message);
-    // 4. One status write.
+    // 4. One status write, and none when nothing changed.
+    if (isDeepStrictEqual({ ...group.status }, { ...status, conditions })) return;
     await applyStatus(this.d.kc, { apiVersion: API_VERSION, kind: "VMGroup", plural: VMGroupResource.plural, name: key }, { ...status, conditions }, CONTROLLER_FIELD_MANAGER);
   }
 }

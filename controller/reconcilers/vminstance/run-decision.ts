@@ -9,8 +9,12 @@ export interface RunRecord {
 }
 
 export type RunDecision =
-  /** Look the next run's job up by name, then submit it if absent (DESIGN invariant 1). */
-  | { kind: "start"; run: number; jobName: string }
+  /**
+   * Start a run. Fresh: record the job name in status first (a write-ahead intent), then submit.
+   * Resume: an intent without a job id means we may have crashed after qsub — look the job up by
+   * name and adopt it, submit only if absent (DESIGN invariant 1).
+   */
+  | { kind: "start"; run: number; jobName: string; resume: boolean }
   /** Keep following the current run's job. */
   | { kind: "follow"; run: number; jobName: string }
   /** Delete the live job (the VM gets a graceful powerdown first) and wait for it to finish. */
@@ -44,9 +48,12 @@ export function decideRun(input: {
     return { kind: "follow", run: current, jobName: currentName };
   }
   if (!input.wantRunning || !input.mayRun) return { kind: "idle", stoppedOnItsOwn: false };
+  if (currentName && record.job?.name === currentName && !record.job.id) {
+    return { kind: "start", run: current, jobName: currentName, resume: true };
+  }
 
   const startedBy = record.job?.generation;
   const endedOnItsOwn = current > 0 && startedBy !== undefined && startedBy >= input.generation;
   if (endedOnItsOwn) return { kind: "idle", stoppedOnItsOwn: true };
-  return { kind: "start", run: current + 1, jobName: jobNameFor(input.uid, current + 1) };
+  return { kind: "start", run: current + 1, jobName: jobNameFor(input.uid, current + 1), resume: false };
 }

@@ -50,13 +50,20 @@ export interface VMInstanceControllerDeps {
   log: Logger;
 }
 
-const FOLLOW_MS = { queued: 5_000, running: 30_000, stopping: 1_000 };
+// The job poller (JobWatch) enqueues an instance whenever its job changes state or host; these
+// requeues are only a safety net, so they can be slow — 100 queued VMs must not mean 20 qstat/s.
+const FOLLOW_MS = { queued: 30_000, running: 60_000, stopping: 2_000 };
+/** How long a pending job's scheduler reason (one `qstat -j` each) is reused. */
+const REASON_TTL_MS = 30_000;
 
 /**
  * Reconciles one VMInstance into an address, discs and a batch job, and writes what it found into
  * status — observe, decide (pure helpers), act, then one status apply at the end.
  */
 export class VMInstanceController {
+  private readonly reasons = new Map<string, { phase: string; reason?: string; at: number }>();
+  private readonly accounts = new Map<string, JobAccounting>();
+
   constructor(private readonly d: VMInstanceControllerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -78,7 +85,7 @@ export class VMInstanceController {
     let instance = cached;
     const uid = instance.metadata.uid ?? "";
     const record = { run: instance.status?.run ?? 0, job: instance.status?.job };
-    const currentJob = await this.observeJob(record.job?.name);
+    const currentJob = await this.observeJob(record.job, instance.status?.phase);
 
     // 2. Deletion: stop the job, wait for it to end, free the address and (per diskPolicy) the overlay.
     if (instance.metadata.deletionTimestamp) return this.finalize(instance, currentJob);
@@ -150,11 +157,20 @@ export class VMInstanceController {
     const decision = decideRun({ uid, generation, wantRunning: instance.spec.running === true, mayRun: ready, record, job: currentJob });
     let job = currentJob;
     let run = record.run;
-    let jobRecord = record.job;
+    // Whatever job we follow, status records its id (a run resumed after a crash learns it here).
+    let jobRecord = currentJob && record.job ? { ...record.job, id: currentJob.id } : record.job;
     let stopping = false;
     if (decision.kind === "start" && network.ok) {
-      // A job of this name — live or already finished — is this run's: never submit it twice.
-      const existing = await this.d.backend.findByName(decision.jobName);
+      let existing: JobStatus | undefined;
+      if (decision.resume) {
+        // An intent without an id: we may have died after qsub. A job of this name — live or
+        // already finished — is this run's: never submit it twice.
+        existing = this.d.jobs.byName(decision.jobName) ?? (await this.d.backend.findByName(decision.jobName));
+      } else {
+        // Write-ahead intent: once status names the job, a crash after qsub is recoverable by name.
+        // A merge patch, so the rest of the status stays (an apply would drop what it leaves out).
+        await mergeStatus(this.d.kc, this.coordinates(instance), { run: decision.run, job: { name: decision.jobName, generation } });
+      }
       const id = existing ? existing.id : await this.d.backend.submit(this.jobSpec(instance, template!, decision.jobName));
       // Failpoint for the crash test (invariant 1): die between the submit and the status write.
       if (!existing && process.env.GRIDVM_FAILPOINT === "crash-after-submit") process.kill(process.pid, "SIGKILL");
@@ -239,18 +255,40 @@ export class VMInstanceController {
     return groupName ? this.d.groups.get(groupName) : undefined;
   }
 
-  private async observeJob(name: string | undefined): Promise<JobStatus | undefined> {
+  /**
+   * The recorded job's state: from the poller's list when it has it; otherwise from the batch
+   * system itself — the list lags a submit by up to one poll, and taking "not listed" for
+   * "finished" would free a running VM's address or let its deletion through.
+   */
+  private async observeJob(recorded: { id?: string; name?: string } | undefined, phase: string | undefined): Promise<JobStatus | undefined> {
+    const name = recorded?.name;
     if (!name) return undefined;
     const cached = this.d.jobs.byName(name);
     if (cached && (cached.phase === "Pending" || cached.phase === "Error" || cached.phase === "Held")) {
-      return this.d.backend.get(cached.id).catch(() => cached); // the list has no reasons; one call for the one that needs it
+      // The list has no reasons: one `qstat -j` for the job that needs one, reused for a while.
+      const seen = this.reasons.get(cached.id);
+      if (seen && seen.phase === cached.phase && this.d.clock.now() - seen.at < REASON_TTL_MS) return { ...cached, reason: seen.reason };
+      const detailed = await this.d.backend.get(cached.id).catch(() => cached);
+      this.reasons.set(cached.id, { phase: cached.phase, reason: detailed.reason, at: this.d.clock.now() });
+      if (this.reasons.size > 10_000) this.reasons.delete(this.reasons.keys().next().value!);
+      return detailed;
     }
     if (cached) return cached;
-    return this.d.jobs.hasSynced() ? undefined : this.d.backend.findByName(name);
+    // A run already reported over cannot come back; only a live-looking one is worth a qstat.
+    if (recorded.id && phase !== "Stopped" && phase !== "Failed") return this.d.backend.get(recorded.id);
+    return undefined; // an intent without an id: the start decision looks it up by name
   }
 
+  /** A finished job's accounting never changes: read it once per job (qacct scans a file). */
   private async accountingOf(id: string | undefined): Promise<JobAccounting | undefined> {
-    return id ? this.d.backend.accounting(id).catch(() => undefined) : undefined;
+    if (!id) return undefined;
+    if (this.accounts.has(id)) return this.accounts.get(id);
+    const acct = await this.d.backend.accounting(id).catch(() => undefined);
+    if (acct) {
+      this.accounts.set(id, acct);
+      if (this.accounts.size > 10_000) this.accounts.delete(this.accounts.keys().next().value!);
+    }
+    return acct;
   }
 
   private network(instance: VMInstance, template: VMTemplate | undefined, group: VMGroup | undefined):

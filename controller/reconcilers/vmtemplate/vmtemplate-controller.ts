@@ -1,4 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
+import { isDeepStrictEqual } from "node:util";
 import { API_VERSION, VMTemplateResource, type VMInstance, type VMTemplate, type VMTemplateStatus } from "../../api/generated/types.js";
 import { parseQuantity } from "../../api/quantity.js";
 import type { Store } from "../../machinery/cache.js";
@@ -82,6 +83,12 @@ export class VMTemplateController {
           else if (disk.source) await copyImage(await resolveInsideRoot(disk.source.path, this.d.roots.import), target);
           void this.d.events.normal(template, "DiskCreated", `disc "${disk.name}" created at ${target}`);
         }
+        // Steady state: a disc already reported at this path needs no qemu-img call.
+        const known = template.status?.disks?.find((d) => d.name === disk.name && d.path === target);
+        if (known?.virtualSize !== undefined) {
+          disks.push({ name: disk.name, path: target, virtualSize: known.virtualSize });
+          continue;
+        }
         const info = await imageInfo(target);
         if (info.format !== "qcow2") {
           problem = { reason: "NotQcow2", message: `disc "${disk.name}" (${target}) is ${info.format}; adopt only qcow2 images, or use mode Copy to convert` };
@@ -107,6 +114,7 @@ export class VMTemplateController {
   private async writeStatus(template: VMTemplate, phase: "Pending" | "Ready" | "Failed", disks: DiskStatus[], derivedInstances: number, ready: { ok: boolean; reason: string; message: string }): Promise<void> {
     const conditions = setConditions(template.status?.conditions as Condition[] | undefined, [{ type: "Ready", status: ready.ok ? "True" : "False", reason: ready.reason, message: ready.message, observedGeneration: template.metadata.generation }], this.d.clock.now());
     const status: VMTemplateStatus = { observedGeneration: template.metadata.generation, phase, disks, derivedInstances, conditions };
+    if (isDeepStrictEqual({ ...template.status }, status)) return; // a steady state makes no write
     await applyStatus(this.d.kc, { apiVersion: API_VERSION, kind: "VMTemplate", plural: VMTemplateResource.plural, name: template.metadata.name ?? "" }, status, CONTROLLER_FIELD_MANAGER);
   }
 }

@@ -7,13 +7,14 @@ const job = (phase: JobStatus["phase"], id = "42"): JobStatus => ({ id, name: `g
 
 describe("decideRun: start, follow or stop a VM's batch job", () => {
   it.each([
-    ["a new instance that should run starts run 1", { wantRunning: true, record: { run: 0 } }, { kind: "start", run: 1, jobName: `gvm-${uid}-r1` }],
+    ["a new instance that should run starts run 1", { wantRunning: true, record: { run: 0 } }, { kind: "start", run: 1, jobName: `gvm-${uid}-r1`, resume: false }],
     ["a new instance that should not run stays idle", { wantRunning: false, record: { run: 0 } }, { kind: "idle", stoppedOnItsOwn: false }],
     ["a queued job is followed", { wantRunning: true, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } }, job: job("Pending") }, { kind: "follow", run: 1, jobName: `gvm-${uid}-r1` }],
     ["a running job is stopped when running turns false", { wantRunning: false, generation: 2, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } }, job: job("Running") }, { kind: "stop", run: 1, jobName: `gvm-${uid}-r1`, jobId: "42" }],
     ["a running job is stopped when it may no longer run (permission revoked)", { wantRunning: true, mayRun: false, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } }, job: job("Running") }, { kind: "stop", run: 1, jobName: `gvm-${uid}-r1`, jobId: "42" }],
     ["a VM that ended on its own is not restarted for the same spec", { wantRunning: true, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } } }, { kind: "idle", stoppedOnItsOwn: true }],
-    ["after the spec changed (running toggled), run 2 starts", { wantRunning: true, generation: 3, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } } }, { kind: "start", run: 2, jobName: `gvm-${uid}-r2` }],
+    ["after the spec changed (running toggled), run 2 starts", { wantRunning: true, generation: 3, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } } }, { kind: "start", run: 2, jobName: `gvm-${uid}-r2`, resume: false }],
+    ["an intent without a job id resumes the same run (we may have died after qsub)", { wantRunning: true, record: { run: 1, job: { name: `gvm-${uid}-r1`, generation: 1 } } }, { kind: "start", run: 1, jobName: `gvm-${uid}-r1`, resume: true }],
     ["nothing starts while authorization, discs or network forbid it", { wantRunning: true, mayRun: false, record: { run: 0 } }, { kind: "idle", stoppedOnItsOwn: false }],
     ["a finished job counts as not live", { wantRunning: false, record: { run: 1, job: { id: "42", name: `gvm-${uid}-r1`, generation: 1 } }, job: job("Finished") }, { kind: "idle", stoppedOnItsOwn: false }],
   ] as const)("%s", (_name, input, expected) => {

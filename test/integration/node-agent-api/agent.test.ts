@@ -393,15 +393,18 @@ describe("node agent on the simulated hosts, through the API and the lease", () 
     );
     writeFileSync(overlay, "this is not a qcow2 image\n".repeat(100));
     await setRunning("a3", true);
-    const over = await ended("a3", withDisc.status?.run ?? 0);
-    // The job exits 1 ("the VM failed"); the controller reads that from accounting, which may lag.
-    expect(["Failed", "Stopped"]).toContain(over.status!.phase);
-    const jobLog = await readFile(join(LOGS, "jobs", `${over.jobName}.log`), "utf8");
-    expect(jobLog).toMatch(/the VM failed: .*Image is not in qcow2 format/);
-    expect(over.status!.conditions?.find((c) => c.type === "Ready")).toMatchObject({
-      status: "False",
-      reason: "VMFailed",
-    });
+    // The agent says why on the instance, and in an Event with qemu's stderr tail.
+    const failed = await waitFor(
+      "a3's Ready=False VMFailed",
+      async () => {
+        const i = await get("a3");
+        const ready = i.status?.conditions?.find((c) => c.type === "Ready");
+        return ready?.status === "False" && ready.reason === "VMFailed" ? { i, ready } : undefined;
+      },
+      300_000,
+    );
+    expect(failed.ready.message).toContain(overlay);
+    expect(failed.ready.message).toMatch(/Image is not in qcow2 format/);
     const ev = await waitFor(
       "a VMFailed event",
       async () => (await events("a3")).find((e) => e.reason === "VMFailed"),
@@ -409,7 +412,21 @@ describe("node agent on the simulated hosts, through the API and the lease", () 
     );
     expect(ev.type).toBe("Warning");
     expect(ev.message).toContain(overlay);
-    expect(ev.message).toMatch(/qcow2|Image is not in|not in qcow2 format/i);
+    expect(ev.message).toMatch(/Image is not in qcow2 format/);
+    // The lease is told, so the job ends with exit status 1 and the run is over.
+    const jobName = failed.i.status!.job!.name!;
+    const jobLog = await waitFor(
+      "the job's end",
+      async () => {
+        const log = await readFile(join(LOGS, "jobs", `${jobName}.log`), "utf8").catch(() => "");
+        return log.includes("the VM failed") ? log : undefined;
+      },
+      60_000,
+    );
+    expect(jobLog).toMatch(/the VM failed: .*Image is not in qcow2 format/);
+    const over = await ended("a3", (failed.i.status!.run ?? 1) - 1);
+    // The controller takes the job's exit status from accounting, which may lag behind.
+    expect(["Failed", "Stopped"]).toContain(over.status!.phase);
   });
 
   it("measures placement -> VNC one run after another, resync after a restart, memory per VM", async () => {

@@ -276,12 +276,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   printMatrix();
-  await kubectl(["delete", "namespace", NS, "--wait=false"], { okExitCodes: [0, 1] });
-  await waitFor(`namespace ${NS} gone`, async () => (await kubectl(["get", "namespace", NS], { okExitCodes: [0, 1] })).exitCode === 1, 300_000, 1_000);
-  await deleteObject(template);
-  await stopJobServer();
+  try {
+    await kubectl(["delete", "namespace", NS, "--wait=false"], { okExitCodes: [0, 1] });
+    await waitFor(`namespace ${NS} gone`, async () => (await kubectl(["get", "namespace", NS], { okExitCodes: [0, 1] })).exitCode === 1, 300_000, 1_000);
+    await deleteObject(template);
+  } finally {
+    // Even when the instances are slow to go, our server and files do not outlive the test.
+    await stopJobServer();
+    rmSync(WORK, { recursive: true, force: true });
+  }
+  // The initrd goes last: a qemu still starting must find it.
   rmSync(IMG_DIR, { recursive: true, force: true });
-  rmSync(WORK, { recursive: true, force: true });
   const left = [...qemuPids.entries()].filter(([, pid]) => processAlive(pid));
   expect(left, "qemu processes of this test still running").toEqual([]);
 }, 600_000);

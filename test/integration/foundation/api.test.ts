@@ -17,6 +17,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await kubectl(["delete", "namespace", NS, "--wait=false", "--ignore-not-found"]);
+  // The examples' VMs would otherwise boot and run for the rest of the suite.
+  await kubectl(["delete", "-R", "-f", join(ROOT, "examples/exam/students"), "--wait=false", "--ignore-not-found"]);
+  await kubectl(["delete", "-f", join(ROOT, "examples/paper-lab/40-vminstance-doraz-myvm.yaml"), "--wait=false", "--ignore-not-found"]);
 });
 
 describe("the CRDs on a real kube-apiserver", () => {

@@ -30,7 +30,7 @@ function controllerRssMiB(): number {
 }
 
 function instance(name: string, running: boolean): object {
-  return { apiVersion: API_VERSION, kind: "VMInstance", metadata: { name, namespace: NS, annotations: owner.annotations }, spec: { template: `bench-${S}`, owner: owner.owner, running, isolated: true } };
+  return { apiVersion: API_VERSION, kind: "VMInstance", metadata: { name, namespace: NS, annotations: owner.annotations }, spec: { template: `bench-${S}`, owner: owner.owner, running, isolated: true, diskPolicy: "Delete" } };
 }
 const create = (obj: object) => api.createNamespacedCustomObject({ group: "gridvm.io", version: "v1alpha1", namespace: NS, plural: "vminstances", body: obj });
 

@@ -11,6 +11,7 @@ packages=(
   ebtables iproute2 dnsmasq-base isc-dhcp-server     # host networking and DHCP
   iptables                                           # ebtables-nft (legacy ebtables has no kernel support here)
   busybox-static kmod cpio                           # the tiny test guest
+  gcc libc6-dev                                      # the guest-side packet probe tool (static)
   openssl ca-certificates procps psmisc
 )
 

@@ -11,6 +11,9 @@ export default defineConfig({
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
           environment: "node",
+          // Projects run one after another: integration and e2e share one machine-wide cluster
+          // (a test that restarts the apiserver must not run beside one that boots 30 VMs).
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -18,6 +21,7 @@ export default defineConfig({
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           environment: "node",
+          sequence: { groupOrder: 1 },
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 600_000,
@@ -31,6 +35,7 @@ export default defineConfig({
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
           environment: "node",
+          sequence: { groupOrder: 2 },
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 300_000,
           hookTimeout: 900_000,

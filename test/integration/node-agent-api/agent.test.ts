@@ -1,6 +1,5 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VMInstance } from "../../../controller/api/generated/types.js";
@@ -13,6 +12,7 @@ import { vmPaths } from "../../../node-agent/qemu/runtime-dir.js";
 import { daemonPid, hack } from "../../support/cluster.js";
 import { customObjects, kubectl } from "../../support/kube.js";
 import { STATE_DIR } from "../../support/paths.js";
+import { vncHandshake } from "../../support/vnc.js";
 import { waitFor } from "../../support/wait.js";
 
 /**
@@ -94,36 +94,6 @@ async function dhcpEntryOn(host: string, tap: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-/** The first steps of RFB from the head (root namespace): version line and security types. */
-function vncHandshake(endpoint: string): Promise<{ version: string; securityTypes: number[] }> {
-  const [host, port] = endpoint.split(":");
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(port), host);
-    let buf = Buffer.alloc(0);
-    let sent = false;
-    const timer = setTimeout(
-      () => (s.destroy(), reject(new Error(`no RFB from ${endpoint}`))),
-      5_000,
-    );
-    s.on("data", (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      if (!sent && buf.length >= 12) {
-        sent = true;
-        s.write("RFB 003.008\n");
-      }
-      if (buf.length >= 13 && buf.length >= 13 + buf[12]!) {
-        clearTimeout(timer);
-        s.destroy();
-        resolve({
-          version: buf.subarray(0, 12).toString().trim(),
-          securityTypes: [...buf.subarray(13, 13 + buf[12]!)],
-        });
-      }
-    });
-    s.on("error", (e) => (clearTimeout(timer), reject(e)));
-  });
 }
 
 async function running(name: string, timeoutMs = 120_000): Promise<VMInstance> {

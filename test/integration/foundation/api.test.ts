@@ -59,6 +59,16 @@ describe("the examples", () => {
   });
 });
 
+describe("the controller's manifests for a real cluster", () => {
+  it("pass a server-side dry run (Namespace, ServiceAccount, RBAC, Deployment)", async () => {
+    await kubectl(["create", "namespace", "gridvm-system"], { okExitCodes: [0, 1] });
+    const dry = await kubectl(["apply", "--dry-run=server", "-f", join(ROOT, "controller/deploy/")]);
+    for (const kind of ["serviceaccount/gridvm-controller", "deployment.apps/gridvm-controller", "clusterrole.rbac.authorization.k8s.io/gridvm:controller"]) {
+      expect(dry.stdout).toContain(kind);
+    }
+  });
+});
+
 describe("invalid manifests", () => {
   const cases = invalidManifests(NS);
 

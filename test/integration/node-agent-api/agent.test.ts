@@ -11,7 +11,7 @@ import { processAlive, readRssKiB } from "../../../node-agent/qemu/proc.js";
 import { vmPaths } from "../../../node-agent/qemu/runtime-dir.js";
 import { daemonPid, hack } from "../../support/cluster.js";
 import { customObjects, kubectl } from "../../support/kube.js";
-import { STATE_DIR } from "../../support/paths.js";
+import { ROOT, STATE_DIR } from "../../support/paths.js";
 import { vncHandshake } from "../../support/vnc.js";
 import { waitFor } from "../../support/wait.js";
 
@@ -179,6 +179,11 @@ beforeAll(async () => {
   await hack("controller-up.sh");
   await hack("agents-up.sh");
   await kubectl(["create", "namespace", NS]);
+  // The paper's lab1 and gsr-vm, which these VMs use: on a fresh cluster nothing else made them yet.
+  for (const f of ["10-vmgroup-lab1.yaml", "20-vmtemplate-gsr-vm.yaml"]) {
+    await kubectl(["apply", "-f", join(ROOT, "examples/paper-lab", f)]);
+  }
+  await waitFor("gsr-vm's disc", async () => (await kubectl(["get", "vmtemplate", "gsr-vm", "-o", "jsonpath={.status.phase}"])).stdout === "Ready", 120_000);
 }, 300_000);
 
 afterAll(async () => {

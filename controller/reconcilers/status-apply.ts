@@ -16,7 +16,7 @@ export interface ObjectCoordinates {
  * removed, which is how a stopped VM loses its host.
  */
 export async function applyStatus(kc: KubeConfig, at: ObjectCoordinates, status: object, fieldManager: string): Promise<void> {
-  const path = `${collectionPath(at.apiVersion, at.plural, at.namespace)}/${encodeURIComponent(at.name)}/status`;
+  const path = statusPath(at);
   await kubeRequest(kc, "PATCH", path, {
     query: { fieldManager, force: true },
     contentType: "application/apply-patch+yaml",
@@ -27,6 +27,10 @@ export async function applyStatus(kc: KubeConfig, at: ObjectCoordinates, status:
 
 /** A JSON merge patch of the status, to clear fields another manager left behind (null removes). */
 export async function mergeStatus(kc: KubeConfig, at: ObjectCoordinates, status: object): Promise<void> {
-  const path = `${collectionPath(at.apiVersion, at.plural, at.namespace)}/${encodeURIComponent(at.name)}/status`;
+  const path = statusPath(at);
   await kubeRequest(kc, "PATCH", path, { contentType: "application/merge-patch+json", body: { status }, timeoutMs: 30_000 });
+}
+
+function statusPath(at: ObjectCoordinates): string {
+  return `${collectionPath(at.apiVersion, at.plural, at.namespace)}/${encodeURIComponent(at.name)}/status`;
 }

@@ -52,8 +52,17 @@ export function decideRun(input: {
     return { kind: "start", run: current, jobName: currentName, resume: true };
   }
 
-  const startedBy = record.job?.generation;
-  const endedOnItsOwn = current > 0 && startedBy !== undefined && startedBy >= input.generation;
-  if (endedOnItsOwn) return { kind: "idle", stoppedOnItsOwn: true };
+  if (endedOnItsOwn(record, input.generation, job)) return { kind: "idle", stoppedOnItsOwn: true };
   return { kind: "start", run: current + 1, jobName: jobNameFor(input.uid, current + 1), resume: false };
+}
+
+/**
+ * The recorded run is over and was started for this spec (or a later one): no live job, no
+ * intent still waiting to be resumed. Such a VM stays stopped until the spec changes again.
+ */
+export function endedOnItsOwn(record: RunRecord, generation: number, job: JobStatus | undefined): boolean {
+  if (job !== undefined && isLive(job.phase)) return false;
+  if (record.job?.name && !record.job.id) return false;
+  const startedBy = record.job?.generation;
+  return record.run > 0 && startedBy !== undefined && startedBy >= generation;
 }

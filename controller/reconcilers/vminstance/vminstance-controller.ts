@@ -6,7 +6,6 @@ import { poolFor, ReservationTable, ipToNumber } from "../../allocation/index.js
 import { isLive as isLivePhase, type BatchBackend, type JobAccounting, type JobSpec, type JobStatus } from "../../batch/batch-backend.js";
 import type { InstanceRef } from "../../../node-agent/lease/protocol.js";
 import type { Store } from "../../machinery/cache.js";
-import { splitKey } from "../../machinery/cache.js";
 import type { Clock } from "../../machinery/clock.js";
 import { findCondition, setConditions, type Condition, type ConditionUpdate } from "../../machinery/conditions.js";
 import type { EventRecorder } from "../../machinery/events.js";
@@ -20,7 +19,7 @@ import { dhcpHostName, type DhcpRegistrar } from "../../dhcp/host-registrar.js";
 import { planDisks, type InstanceDisk } from "./disks.js";
 import type { JobWatch } from "./job-watch.js";
 import { phaseOf } from "./phase.js";
-import { decideRun } from "./run-decision.js";
+import { decideRun, endedOnItsOwn } from "./run-decision.js";
 import { AGENT_CONDITION_TYPES, controllerStatusUnchanged } from "./vminstance-status.js";
 
 export const CONTROLLER_FIELD_MANAGER = "gridvm-controller";
@@ -130,11 +129,8 @@ export class VMInstanceController {
 
     // 6. Network: an address is held only while the VM should run (the paper's Mapping row), so
     //    stopped VMs never exhaust a lab's range: keep the recorded one, or reserve the next free one.
-    const endedOnItsOwn = (() => {
-      const d = decideRun({ uid, generation, wantRunning: instance.spec.running === true, mayRun: true, record, job: currentJob });
-      return d.kind === "idle" && d.stoppedOnItsOwn;
-    })();
-    const wantsAddress = (instance.spec.running === true && verdict.allowed && diskPlan.ok && !endedOnItsOwn) || isLive(currentJob);
+    const ended = endedOnItsOwn(record, generation, currentJob);
+    const wantsAddress = (instance.spec.running === true && verdict.allowed && diskPlan.ok && !ended) || isLive(currentJob);
     const network = wantsAddress ? this.network(instance, template, group) : ({ ok: false, reason: "NotRunning", message: "no address while the VM is stopped" } as const);
     if (wantsAddress) {
       let dhcpProblem: string | undefined;
@@ -362,4 +358,3 @@ export function durationSeconds(text: string): number {
   return total;
 }
 
-export { splitKey };

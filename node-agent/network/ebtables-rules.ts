@@ -46,13 +46,16 @@ export function fromVmRules(spec: VmFilterSpec): string[] {
   const mac = normalizeMac(spec.mac);
   const rules = [`-s ! ${mac} -j DROP`, "-p IPv4 --ip-proto udp --ip-sport 67 -j DROP"];
   if (spec.isolated) rules.push(`--among-dst ! ${reachable(spec).join(",")} -j DROP`);
+  // Allowed frames RETURN, never ACCEPT: an ACCEPT here would end FORWARD before the receiving
+  // VM's own to-vm chain (`-o <its tap>`) is consulted, and a broadcast or a frame from an
+  // unisolated neighbour on this host would reach an isolated guest (the packet test caught it).
   rules.push(
-    "-p IPv4 --ip-proto udp --ip-sport 68 --ip-dport 67 -j ACCEPT",
+    "-p IPv4 --ip-proto udp --ip-sport 68 --ip-dport 67 -j RETURN",
     `-p IPv4 --ip-src ! ${spec.ip} -j DROP`,
     `-p ARP --arp-mac-src ! ${mac} -j DROP`,
     `-p ARP --arp-ip-src ! ${spec.ip} -j DROP`,
-    "-p IPv4 -j ACCEPT",
-    "-p ARP -j ACCEPT",
+    "-p IPv4 -j RETURN",
+    "-p ARP -j RETURN",
     "-j DROP",
   );
   return rules;

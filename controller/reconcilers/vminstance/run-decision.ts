@@ -66,3 +66,26 @@ export function endedOnItsOwn(record: RunRecord, generation: number, job: JobSta
   const startedBy = record.job?.generation;
   return record.run > 0 && startedBy !== undefined && startedBy >= generation;
 }
+
+/**
+ * How long a deleted instance's job may stay in Grid Engine's "d" state before the finalizer
+ * forces it (qdel -f). Longer than the queue's notify window plus the agent's stop grace: a
+ * forced delete kills the lease at once, and releasing the address then would hand it out while
+ * the old qemu is still powering off. Only a job whose host died stays "d" that long.
+ */
+export const FORCE_DELETE_AFTER_MS = 120_000;
+
+export type TeardownStep =
+  /** Ask the batch system to end the job (force: it ignored a plain delete for too long). */
+  | { kind: "delete"; force: boolean }
+  /** The delete is under way (the VM is powering off); look again shortly. */
+  | { kind: "wait" }
+  /** No job holds anything any more: free the address, DHCP entry and finalizer. */
+  | { kind: "release" };
+
+/** The finalizer's step for the job of an instance being deleted. Pure. */
+export function teardownStep(job: JobStatus | undefined, deletingForMs: number, forceAfterMs = FORCE_DELETE_AFTER_MS): TeardownStep {
+  if (!job || job.phase === "Finished" || job.phase === "Unknown") return { kind: "release" };
+  if (job.phase !== "Deleting") return { kind: "delete", force: false };
+  return deletingForMs > forceAfterMs ? { kind: "delete", force: true } : { kind: "wait" };
+}

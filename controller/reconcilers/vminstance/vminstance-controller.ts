@@ -19,7 +19,7 @@ import { dhcpHostName, type DhcpRegistrar } from "../../dhcp/host-registrar.js";
 import { planDisks, type InstanceDisk } from "./disks.js";
 import type { JobWatch } from "./job-watch.js";
 import { phaseOf } from "./phase.js";
-import { decideRun, endedOnItsOwn } from "./run-decision.js";
+import { decideRun, endedOnItsOwn, teardownStep } from "./run-decision.js";
 import { AGENT_CONDITION_TYPES, controllerStatusUnchanged } from "./vminstance-status.js";
 
 export const CONTROLLER_FIELD_MANAGER = "gridvm-controller";
@@ -223,9 +223,13 @@ export class VMInstanceController {
 
   private async finalize(instance: VMInstance, job: JobStatus | undefined): Promise<ReconcileResult | void> {
     const key = `${instance.metadata.namespace}/${instance.metadata.name}`;
-    if (job && job.phase !== "Finished" && job.phase !== "Unknown") {
-      await this.d.backend.delete(job.id, job.phase === "Deleting" ? { force: true } : {});
-      void this.d.jobs.poll();
+    const deletingForMs = this.d.clock.now() - Date.parse(instance.metadata.deletionTimestamp ?? "");
+    const step = teardownStep(job, Number.isFinite(deletingForMs) ? deletingForMs : 0);
+    if (step.kind !== "release") {
+      if (step.kind === "delete") {
+        await this.d.backend.delete(job!.id, { force: step.force });
+        void this.d.jobs.poll();
+      }
       return { requeueAfterMs: FOLLOW_MS.stopping };
     }
     if (instance.spec.diskPolicy === "Delete" && instance.spec.diskMode !== "Template") {

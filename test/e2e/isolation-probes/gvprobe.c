@@ -5,7 +5,9 @@
  *
  *   gvprobe send IFACE COUNT HEXFRAME      write the frame COUNT times (20 ms apart)
  *   gvprobe count IFACE SECONDS HEX...     count received frames containing each marker
+ *   gvprobe fetch IP PORT PATH             HTTP/1.0 GET; the body on stdout, exit 0 only on 200
  *
+ * `fetch` exists because Debian's static busybox wget segfaults (static glibc cannot load NSS).
  * `count` ignores frames this host sent itself (PACKET_OUTGOING) and prints one line per marker:
  * "GVPROBE-COUNT <marker> <n>".
  */
@@ -45,7 +47,40 @@ static int open_on(const char *ifname) {
   return fd;
 }
 
+/* One GET over plain TCP, 3 s at most; a job file is small, so the whole answer fits the buffer. */
+static int fetch(const char *ip, int port, const char *path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) { perror("socket"); return 2; }
+  struct timeval tv = {3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_in sa = {0};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)port);
+  if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1) { fprintf(stderr, "bad ip %s\n", ip); return 2; }
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) { perror("connect"); return 1; }
+  char req[512];
+  int rl = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, ip);
+  if (rl <= 0 || (size_t)rl >= sizeof req || send(fd, req, (size_t)rl, 0) != rl) { perror("send"); return 1; }
+  static char buf[1 << 16];
+  size_t have = 0;
+  ssize_t n;
+  while (have < sizeof buf - 1 && (n = recv(fd, buf + have, sizeof buf - 1 - have, 0)) > 0) have += (size_t)n;
+  close(fd);
+  buf[have] = 0;
+  if (strncmp(buf, "HTTP/1.", 7) || strncmp(buf + 8, " 200", 4)) {
+    fprintf(stderr, "%.60s\n", buf);
+    return 1;
+  }
+  char *body = strstr(buf, "\r\n\r\n");
+  if (!body) return 1;
+  body += 4;
+  fwrite(body, 1, have - (size_t)(body - buf), stdout);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "fetch")) return fetch(argv[2], atoi(argv[3]), argv[4]);
   if (argc >= 5 && !strcmp(argv[1], "send")) {
     unsigned char frame[1600];
     int len = unhex(argv[4], frame, sizeof frame);
@@ -84,6 +119,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nm; i++) printf("GVPROBE-COUNT %s %d\n", argv[4 + i], hits[i]);
     return 0;
   }
-  fprintf(stderr, "usage: gvprobe send IFACE COUNT HEX | gvprobe count IFACE SECONDS HEX...\n");
+  fprintf(stderr, "usage: gvprobe send IFACE COUNT HEX | count IFACE SECONDS HEX... | fetch IP PORT PATH\n");
   return 2;
 }

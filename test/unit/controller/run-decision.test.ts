@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decideRun } from "../../../controller/reconcilers/vminstance/run-decision.js";
+import { decideRun, FORCE_DELETE_AFTER_MS, teardownStep } from "../../../controller/reconcilers/vminstance/run-decision.js";
 import type { JobStatus } from "../../../controller/batch/batch-backend.js";
 
 const uid = "0b1c2d3e-0000-4000-8000-00000000abcd";
@@ -25,5 +25,21 @@ describe("decideRun: start, follow or stop a VM's batch job", () => {
     const before = decideRun({ uid, generation: 1, wantRunning: true, mayRun: true, record: { run: 0 } });
     const afterCrash = decideRun({ uid, generation: 1, wantRunning: true, mayRun: true, record: { run: 0 } });
     expect(afterCrash).toEqual(before);
+  });
+});
+
+describe("teardownStep: what the finalizer does with a deleted instance's job", () => {
+  it.each([
+    ["no job: release at once", undefined, 0, { kind: "release" }],
+    ["a finished job: release", job("Finished"), 5_000, { kind: "release" }],
+    ["a job the batch system no longer knows: release", job("Unknown"), 5_000, { kind: "release" }],
+    ["a running job: ask for a graceful delete", job("Running"), 0, { kind: "delete", force: false }],
+    ["a pending job: delete it", job("Pending"), 0, { kind: "delete", force: false }],
+    // The bug the packet test found: forcing here killed the lease while qemu was still powering
+    // off, so the address was freed under a running VM.
+    ["a job being deleted (the VM is powering off): wait, do not force", job("Deleting"), 10_000, { kind: "wait" }],
+    ["a job stuck deleting past the window (its host died): force it", job("Deleting"), FORCE_DELETE_AFTER_MS + 1, { kind: "delete", force: true }],
+  ] as const)("%s", (_name, j, deletingForMs, expected) => {
+    expect(teardownStep(j, deletingForMs)).toEqual(expected);
   });
 });

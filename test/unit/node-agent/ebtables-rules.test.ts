@@ -40,11 +40,18 @@ describe("ebtables filter", () => {
 
   it("drops a rogue DHCP server before it allows the DHCP client", () => {
     const rogue = from.indexOf("-p IPv4 --ip-proto udp --ip-sport 67 -j DROP");
-    const client = from.indexOf("-p IPv4 --ip-proto udp --ip-sport 68 --ip-dport 67 -j ACCEPT");
+    const client = from.indexOf("-p IPv4 --ip-proto udp --ip-sport 68 --ip-dport 67 -j RETURN");
     const ipCheck = from.indexOf("-p IPv4 --ip-src ! 10.9.0.5 -j DROP");
     expect(rogue).toBeGreaterThanOrEqual(0);
     expect(rogue).toBeLessThan(client);
     expect(client).toBeLessThan(ipCheck);
+  });
+
+  it("lets allowed frames RETURN, never ACCEPT, so the receiving VM's to-vm chain still runs", () => {
+    for (const open of [f, desiredFilter({ ...spec, isolated: false })]) {
+      expect(open.chains.flatMap((c) => c.rules).filter((r) => r.endsWith("-j ACCEPT"))).toEqual([]);
+    }
+    expect(from).toContain("-p IPv4 -j RETURN");
   });
 
   it("checks ARP's MAC and IP", () => {

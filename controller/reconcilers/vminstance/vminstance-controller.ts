@@ -180,9 +180,6 @@ export class VMInstanceController {
       stopping = true;
       void this.d.jobs.poll();
     }
-    const scheduledReason = job ? (job.host ? `job ${job.id} placed on ${job.host}` : `job ${job.id} waits for a host`) : "no job";
-    cond("Scheduled", Boolean(job?.host), job?.host ? "Placed" : "NotPlaced", scheduledReason);
-
     // 8. Status, once: phase from the job and the agent's Ready condition.
     const accounting = !job && decision.kind === "idle" && decision.stoppedOnItsOwn ? await this.accountingOf(jobRecord?.id) : job?.phase === "Finished" ? await this.accountingOf(job.id) : undefined;
     const agentReady = findCondition(instance.status?.conditions as Condition[] | undefined, "Ready")?.status === "True";
@@ -195,6 +192,11 @@ export class VMInstanceController {
       stoppedOnItsOwn: decision.kind === "idle" && decision.stoppedOnItsOwn,
       blocked: instance.spec.running && blocking ? { reason: blocking.reason, message: blocking.message } : undefined,
     });
+    // A run that ended on its own says why here (time limit, qdel, exit status), where
+    // `kubectl describe` shows it; the agent's Ready only knows the VM is gone.
+    const endedRun = !job && verdictPhase.reason === "VMEnded";
+    const scheduledReason = job ? (job.host ? `job ${job.id} placed on ${job.host}` : `job ${job.id} waits for a host`) : endedRun ? verdictPhase.message : "no job";
+    cond("Scheduled", Boolean(job?.host), job?.host ? "Placed" : endedRun ? "RunEnded" : "NotPlaced", scheduledReason);
     if (job?.phase === "Error") await this.d.backend.delete(job.id, { force: true }); // an Eqw job holds nothing useful
     const status: VMInstanceStatus = {
       observedGeneration: generation,

@@ -260,7 +260,7 @@ export class NodeAgent {
           inst,
           "Warning",
           "VMFailed",
-          `qemu did not start on ${this.o.host}: ${r.error.message}`,
+          `qemu did not start on ${this.o.host}: ${r.error.message}${discList(inst)}`,
         );
       } else if (r.started) {
         this.secretsSynced.delete(key); // a fresh password
@@ -306,7 +306,8 @@ export class NodeAgent {
     if (vm?.exited?.reason === "start-failed")
       return {
         kind: "failed",
-        message: `qemu failed to start on ${this.o.host}: ${vm.exited.message ?? ""}`,
+        // qemu names a disc by its node ("file0"), not its path: add the paths an operator needs.
+        message: `qemu failed to start on ${this.o.host}: ${vm.exited.message ?? ""}${discList(inst)}`,
       };
     if (vm?.exited) {
       const tail = await stderrTail(paths.stderr);
@@ -392,4 +393,10 @@ export class NodeAgent {
     this.o.counters.apiWrites++;
     await this.o.events.event(inst, type, reason, message);
   }
+}
+
+/** "; discs: root=/path, ..." for failure messages, or "" when the instance has none. */
+function discList(inst: VMInstance): string {
+  const discs = (inst.status?.disks ?? []).map((d) => `${d.name}=${d.path}`);
+  return discs.length ? ` (discs: ${discs.join(", ")})` : "";
 }

@@ -5,7 +5,7 @@
 #                  runs commands it reads from the second serial port (ttyS1)
 #   boot.env       the kernel command line to use, for scripts (GUEST_KERNEL, GUEST_INITRD, GUEST_APPEND)
 # Boot it by direct kernel boot:
-#   qemu-system-x86_64 -kernel vmlinuz -initrd initramfs.gz -append "console=ttyS0 quiet mitigations=off" \
+#   qemu-system-x86_64 -kernel vmlinuz -initrd initramfs.gz -append "console=ttyS0 quiet mitigations=off no_timer_check" \
 #     -serial file:console.log -serial unix:cmd.sock,server,wait=off -netdev tap,... -device virtio-net-pci,...
 # Serial console markers (ttyS0): GRIDVM-GUEST-UP, GRIDVM-DHCP-OK <ip>, GRIDVM-GUEST-POWEROFF.
 # Command channel (ttyS1): write one shell command line ending in "\n"; the guest answers with its
@@ -143,7 +143,7 @@ mv -f "$work/vmlinuz" "$GUEST_DIR/vmlinuz"
 cat >"$GUEST_DIR/boot.env" <<EOF
 GUEST_KERNEL=$GUEST_DIR/vmlinuz
 GUEST_INITRD=$GUEST_DIR/initramfs.gz
-GUEST_APPEND="console=ttyS0 quiet mitigations=off"
+GUEST_APPEND="console=ttyS0 quiet mitigations=off no_timer_check"
 EOF
 echo "$RECIPE_HASH $kernel_pkg" >"$STAMP"
 say "tiny guest: built in $GUEST_DIR ($kernel_pkg, initramfs $(du -h "$GUEST_DIR/initramfs.gz" | cut -f1))"

@@ -88,7 +88,7 @@ export async function bootsWithin(
       "-initrd",
       guest.initrd,
       "-append",
-      "console=ttyS0 quiet mitigations=off",
+      "console=ttyS0 quiet mitigations=off no_timer_check",
       "-serial",
       `file:${log}`,
     ],

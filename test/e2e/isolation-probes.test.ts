@@ -93,7 +93,7 @@ const template = {
     boot: {
       kernel: join(IMAGES, "tiny-guest", "vmlinuz"),
       initrd: join(IMG_DIR, "initramfs.gz"),
-      cmdline: `console=ttyS0 quiet mitigations=off gvprobe.url=${GATEWAY.ip}:${PORT}`,
+      cmdline: `console=ttyS0 quiet mitigations=off no_timer_check gvprobe.url=${GATEWAY.ip}:${PORT}`,
     },
   },
 };

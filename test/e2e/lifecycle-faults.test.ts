@@ -82,7 +82,7 @@ beforeAll(async () => {
         derivable: true,
         resources: { memory: "128Mi" },
         disks: [{ name: "root", size: "64Mi" }],
-        boot: { kernel: "/var/lib/gridvm/images/tiny-guest/vmlinuz", initrd: "/var/lib/gridvm/images/tiny-guest/initramfs.gz", cmdline: "console=ttyS0 quiet mitigations=off" },
+        boot: { kernel: "/var/lib/gridvm/images/tiny-guest/vmlinuz", initrd: "/var/lib/gridvm/images/tiny-guest/initramfs.gz", cmdline: "console=ttyS0 quiet mitigations=off no_timer_check" },
       },
     }),
   });

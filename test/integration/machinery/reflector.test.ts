@@ -96,7 +96,10 @@ describe("reflector against the real kube-apiserver", () => {
   it("recovers when every connection to the apiserver is cut, and catches up on what it missed", async () => {
     const inf = informer(withServer(kc, `https://127.0.0.1:${proxy.port}`));
     expect(await inf.waitForSync(10_000)).toBe(true);
-    await waitFor("a watch through the proxy", () => proxy.connections() > 0);
+    // A change seen through the watch proves the watch's own connection is up (a counted watch
+    // whose connection was still opening would survive the cut and make this test pass by luck).
+    await putConfigMap("before-cut", "w");
+    await waitFor("a live watch through the proxy", () => valueOf(inf, "before-cut") === "w");
     const watchesBefore = inf.reflector.stats.watches;
     proxy.cutAll();
     await putConfigMap("while-cut", "x");

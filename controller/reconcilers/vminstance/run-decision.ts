@@ -77,7 +77,7 @@ export const FORCE_DELETE_AFTER_MS = 120_000;
 
 export type TeardownStep =
   /** Ask the batch system to end the job (force: it ignored a plain delete for too long). */
-  | { kind: "delete"; force: boolean }
+  | { kind: "delete"; jobId: string; force: boolean }
   /** The delete is under way (the VM is powering off); look again shortly. */
   | { kind: "wait" }
   /** No job holds anything any more: free the address, DHCP entry and finalizer. */
@@ -86,6 +86,6 @@ export type TeardownStep =
 /** The finalizer's step for the job of an instance being deleted. Pure. */
 export function teardownStep(job: JobStatus | undefined, deletingForMs: number, forceAfterMs = FORCE_DELETE_AFTER_MS): TeardownStep {
   if (!job || job.phase === "Finished" || job.phase === "Unknown") return { kind: "release" };
-  if (job.phase !== "Deleting") return { kind: "delete", force: false };
-  return deletingForMs > forceAfterMs ? { kind: "delete", force: true } : { kind: "wait" };
+  if (job.phase !== "Deleting") return { kind: "delete", jobId: job.id, force: false };
+  return deletingForMs > forceAfterMs ? { kind: "delete", jobId: job.id, force: true } : { kind: "wait" };
 }

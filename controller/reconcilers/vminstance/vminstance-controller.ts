@@ -229,7 +229,7 @@ export class VMInstanceController {
     const step = teardownStep(job, Number.isFinite(deletingForMs) ? deletingForMs : 0);
     if (step.kind !== "release") {
       if (step.kind === "delete") {
-        await this.d.backend.delete(job!.id, { force: step.force });
+        await this.d.backend.delete(step.jobId, { force: step.force });
         void this.d.jobs.poll();
       }
       return { requeueAfterMs: FOLLOW_MS.stopping };
@@ -271,8 +271,7 @@ export class VMInstanceController {
       const seen = this.reasons.get(cached.id);
       if (seen && seen.phase === cached.phase && this.d.clock.now() - seen.at < REASON_TTL_MS) return { ...cached, reason: seen.reason };
       const detailed = await this.d.backend.get(cached.id).catch(() => cached);
-      this.reasons.set(cached.id, { phase: cached.phase, reason: detailed.reason, at: this.d.clock.now() });
-      if (this.reasons.size > 10_000) this.reasons.delete(this.reasons.keys().next().value!);
+      rememberAtMost(this.reasons, cached.id, { phase: cached.phase, reason: detailed.reason, at: this.d.clock.now() });
       return detailed;
     }
     if (cached) return cached;
@@ -286,10 +285,7 @@ export class VMInstanceController {
     if (!id) return undefined;
     if (this.accounts.has(id)) return this.accounts.get(id);
     const acct = await this.d.backend.accounting(id).catch(() => undefined);
-    if (acct) {
-      this.accounts.set(id, acct);
-      if (this.accounts.size > 10_000) this.accounts.delete(this.accounts.keys().next().value!);
-    }
+    if (acct) rememberAtMost(this.accounts, id, acct);
     return acct;
   }
 
@@ -358,6 +354,12 @@ function requeueFor(phase: string): number | undefined {
 }
 
 /** "2h30m" -> 9000. The CRD's pattern guarantees the shape. */
+/** Sets `key` and, past `limit` entries, forgets the oldest: a cache that cannot grow without end. */
+function rememberAtMost<K, V>(map: Map<K, V>, key: K, value: V, limit = 10_000): void {
+  map.set(key, value);
+  if (map.size > limit) map.delete(map.keys().next().value!);
+}
+
 export function durationSeconds(text: string): number {
   let total = 0;
   for (const [, n, unit] of text.matchAll(/([0-9]+)([hms])/g)) total += Number(n) * (unit === "h" ? 3600 : unit === "m" ? 60 : 1);

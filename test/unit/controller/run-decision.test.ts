@@ -33,12 +33,12 @@ describe("teardownStep: what the finalizer does with a deleted instance's job", 
     ["no job: release at once", undefined, 0, { kind: "release" }],
     ["a finished job: release", job("Finished"), 5_000, { kind: "release" }],
     ["a job the batch system no longer knows: release", job("Unknown"), 5_000, { kind: "release" }],
-    ["a running job: ask for a graceful delete", job("Running"), 0, { kind: "delete", force: false }],
-    ["a pending job: delete it", job("Pending"), 0, { kind: "delete", force: false }],
+    ["a running job: ask for a graceful delete", job("Running"), 0, { kind: "delete", jobId: "42", force: false }],
+    ["a pending job: delete it", job("Pending"), 0, { kind: "delete", jobId: "42", force: false }],
     // The bug the packet test found: forcing here killed the lease while qemu was still powering
     // off, so the address was freed under a running VM.
     ["a job being deleted (the VM is powering off): wait, do not force", job("Deleting"), 10_000, { kind: "wait" }],
-    ["a job stuck deleting past the window (its host died): force it", job("Deleting"), FORCE_DELETE_AFTER_MS + 1, { kind: "delete", force: true }],
+    ["a job stuck deleting past the window (its host died): force it", job("Deleting"), FORCE_DELETE_AFTER_MS + 1, { kind: "delete", jobId: "42", force: true }],
   ] as const)("%s", (_name, j, deletingForMs, expected) => {
     expect(teardownStep(j, deletingForMs)).toEqual(expected);
   });

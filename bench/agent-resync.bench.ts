@@ -8,13 +8,12 @@
 // Needs ~200 MiB of host memory per VM at --memory 96 (TCG); cleans up everything it made.
 import { Command } from "commander";
 import { readFile } from "node:fs/promises";
-import { GUEST, TestHost, eventually } from "../test/integration/node-agent/host-fixture.js";
+import { TestHost, eventually } from "../test/integration/node-agent/host-fixture.js";
 import { Counters, countedRunner } from "../node-agent/agent/counted-runner.js";
 import { executePlan } from "../node-agent/planner/execute.js";
 import { observeHost } from "../node-agent/planner/observe.js";
 import { plan } from "../node-agent/planner/plan.js";
 import type { DesiredVm } from "../node-agent/planner/types.js";
-import { tapNameFor } from "../node-agent/network/names.js";
 import { vmPaths } from "../node-agent/qemu/runtime-dir.js";
 
 const o = new Command()
@@ -29,27 +28,8 @@ const PASSES = Number(o.passes);
 if (!(N >= 1 && N <= 250)) throw new Error("--vms must be 1..250 (one /24 on the bench bridge)");
 const host = new TestHost();
 
-function vm(n: number): DesiredVm {
-  const uid = `bench-${n}-${host.netns}`;
-  return {
-    key: `bench-run-${n}`,
-    namespace: "bench",
-    name: `vm${n}`,
-    uid,
-    tap: tapNameFor(uid),
-    mac: `de:af:de:af:00:${(n + 2).toString(16).padStart(2, "0")}`,
-    ip: `10.9.0.${n + 2}`,
-    bridge: host.bridge,
-    subnet: "10.9.0.0/24",
-    isolated: true,
-    gateway: { ip: host.bridgeIp, mac: host.bridgeMac },
-    dhcp: "Dnsmasq",
-    disks: [],
-    memoryMiB: MEM,
-    cpus: 1,
-    boot: { kernel: GUEST.kernel, initrd: GUEST.initrd, cmdline: "console=ttyS0 quiet mitigations=off no_timer_check" },
-  };
-}
+/** VM number n of the bench: addresses from 10.9.0.2 on, the tiny guest at --memory. */
+const vm = (n: number): DesiredVm => host.desiredVm(n + 2, { memoryMiB: MEM });
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

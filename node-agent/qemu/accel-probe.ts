@@ -6,6 +6,12 @@ import path from "node:path";
 import { runCommand } from "../../controller/machinery/command.js";
 import { QEMU_BINARY } from "./launcher.js";
 
+/**
+ * The tiny guest's kernel command line (hack/build-tiny-guest.sh). no_timer_check: a vCPU starved
+ * by many booting TCG guests fails the kernel's IO-APIC timer check and panics.
+ */
+export const TINY_GUEST_CMDLINE = "console=ttyS0 quiet mitigations=off no_timer_check";
+
 export type Accel = "kvm" | "tcg";
 
 export interface AccelVerdict {
@@ -88,7 +94,7 @@ export async function bootsWithin(
       "-initrd",
       guest.initrd,
       "-append",
-      "console=ttyS0 quiet mitigations=off no_timer_check",
+      TINY_GUEST_CMDLINE,
       "-serial",
       `file:${log}`,
     ],

@@ -12,6 +12,7 @@ import { processAlive, readProcessArgv } from "../../node-agent/qemu/proc.js";
 import { vmPaths } from "../../node-agent/qemu/runtime-dir.js";
 import { createObject, customObjects, deleteObject, kubectl } from "../support/kube.js";
 import { ROOT, STATE_DIR } from "../support/paths.js";
+import { TINY_GUEST_IMAGES, tinyGuestTemplate } from "../support/tiny-guest.js";
 import { waitFor } from "../support/wait.js";
 import * as F from "./isolation-probes/frames.js";
 
@@ -29,8 +30,8 @@ const TEMPLATE = `isolation-probes-${S}`;
 const LAN_NS = "gvm-lan";
 const GATEWAY = { ip: "192.168.100.1", mac: "00:15:5d:07:07:8b" };
 const PORT = 20_000 + Math.floor(Math.random() * 20_000);
-const IMAGES = "/var/lib/gridvm/images";
-const IMG_DIR = join(IMAGES, `isolation-probes-${S}`);
+// Beside the tiny guest, inside the images root the controller accepts kernels and initrds from.
+const IMG_DIR = join(TINY_GUEST_IMAGES, "..", `isolation-probes-${S}`);
 const WORK = mkdtempSync(join(tmpdir(), "gvm-probes-"));
 const WWW = join(WORK, "www");
 const GVPROBE = join(WORK, "gvprobe");
@@ -81,22 +82,7 @@ function instance(name: string, isolated: boolean, memory: string) {
   };
 }
 
-const template = {
-  apiVersion: "gridvm.io/v1alpha1",
-  kind: "VMTemplate",
-  metadata: { name: TEMPLATE },
-  spec: {
-    vmGroup: "lab1",
-    derivable: true,
-    resources: { memory: "128Mi", cpus: 1 },
-    disks: [{ name: "root", size: "64Mi" }],
-    boot: {
-      kernel: join(IMAGES, "tiny-guest", "vmlinuz"),
-      initrd: join(IMG_DIR, "initramfs.gz"),
-      cmdline: `console=ttyS0 quiet mitigations=off no_timer_check gvprobe.url=${GATEWAY.ip}:${PORT}`,
-    },
-  },
-};
+const template = tinyGuestTemplate(TEMPLATE, { initrd: join(IMG_DIR, "initramfs.gz"), extraCmdline: `gvprobe.url=${GATEWAY.ip}:${PORT}` });
 
 /** The tiny guest's initramfs with our /init and gvprobe appended (the kernel unpacks both, later wins). */
 async function buildProbeGuest(): Promise<void> {
@@ -110,7 +96,7 @@ async function buildProbeGuest(): Promise<void> {
   await runCommand("cpio", ["-o", "-H", "newc", "--quiet", "--owner", "0:0", "-F", cpio], { timeoutMs: 30_000, cwd: tree, input: "bin\nbin/gvprobe\ninit\n" });
   await runCommand("gzip", ["-9", "-n", cpio], { timeoutMs: 30_000 });
   mkdirSync(IMG_DIR, { recursive: true });
-  writeFileSync(join(IMG_DIR, "initramfs.gz"), Buffer.concat([readFileSync(join(IMAGES, "tiny-guest", "initramfs.gz")), readFileSync(`${cpio}.gz`)]));
+  writeFileSync(join(IMG_DIR, "initramfs.gz"), Buffer.concat([readFileSync(join(TINY_GUEST_IMAGES, "initramfs.gz")), readFileSync(`${cpio}.gz`)]));
 }
 
 /** busybox httpd on the gateway's address, serving the guests' job files; lives at most 20 min. */

@@ -13,7 +13,8 @@ import { QmpClient } from "../../node-agent/qemu/qmp-client.js";
 import { vmPaths } from "../../node-agent/qemu/runtime-dir.js";
 import { gridEngine } from "../support/cluster.js";
 import { customObjects, kubectl } from "../support/kube.js";
-import { STATE_DIR } from "../support/paths.js";
+import { ROOT, STATE_DIR } from "../support/paths.js";
+import { tinyGuestTemplate } from "../support/tiny-guest.js";
 import { waitFor } from "../support/wait.js";
 
 const S = Math.random().toString(36).slice(2, 7);
@@ -72,21 +73,9 @@ let bystanderPid: number;
 
 beforeAll(async () => {
   await kubectl(["create", "namespace", NS]);
-  await kubectl(["apply", "-f", "-"], {
-    input: JSON.stringify({
-      apiVersion: "gridvm.io/v1alpha1",
-      kind: "VMTemplate",
-      metadata: { name: TEMPLATE },
-      spec: {
-        vmGroup: "lab1",
-        derivable: true,
-        resources: { memory: "128Mi" },
-        disks: [{ name: "root", size: "64Mi" }],
-        boot: { kernel: "/var/lib/gridvm/images/tiny-guest/vmlinuz", initrd: "/var/lib/gridvm/images/tiny-guest/initramfs.gz", cmdline: "console=ttyS0 quiet mitigations=off no_timer_check" },
-      },
-    }),
-  });
-  await kubectl(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "gridvm.io/v1alpha1", kind: "VMGroup", metadata: { name: "lab1" }, spec: { addresses: "192.168.100.2-192.168.100.254", gateway: { ip: "192.168.100.1", mac: "00:15:5d:07:07:8b" }, bridge: "vbr0", macPrefix: "de:af:de:af", dhcp: { mode: "Dnsmasq" } } }) });
+  await kubectl(["apply", "-f", "-"], { input: JSON.stringify(tinyGuestTemplate(TEMPLATE)) });
+  // The paper's lab1, which the template names: a fresh cluster may not have it yet.
+  await kubectl(["apply", "-f", join(ROOT, "examples/paper-lab/10-vmgroup-lab1.yaml")]);
   bystander = await start("bystander");
   bystanderPid = await qemuPid(bystander);
 });

@@ -11,7 +11,8 @@ import type { HostContext } from "../../../node-agent/planner/context.js";
 import { observeHost } from "../../../node-agent/planner/observe.js";
 import { plan } from "../../../node-agent/planner/plan.js";
 import type { DesiredVm, Plan } from "../../../node-agent/planner/types.js";
-import { probeAccel } from "../../../node-agent/qemu/accel-probe.js";
+import { tapNameFor } from "../../../node-agent/network/names.js";
+import { probeAccel, TINY_GUEST_CMDLINE } from "../../../node-agent/qemu/accel-probe.js";
 import { processAlive } from "../../../node-agent/qemu/proc.js";
 import { observeVms } from "../../../node-agent/qemu/runtime-dir.js";
 
@@ -62,6 +63,33 @@ export class TestHost {
       serialSocket: true,
       stopGraceMs: 5_000,
       log: createLogger("node-agent-test", "warn"),
+    };
+  }
+
+  /**
+   * VM number `n` (1..254) of this host: isolated, on its bridge, address 10.9.0.n, booting the
+   * tiny guest. Its uid names this host's namespace, so its tap never collides with another run's.
+   */
+  desiredVm(n: number, over: Partial<DesiredVm> = {}): DesiredVm {
+    const uid = `it-uid-${n}-${this.netns}`;
+    return {
+      key: `run-${n}`,
+      namespace: "doraz",
+      name: `vm${n}`,
+      uid,
+      tap: tapNameFor(uid),
+      mac: `de:af:de:af:00:${n.toString(16).padStart(2, "0")}`,
+      ip: `10.9.0.${n}`,
+      bridge: this.bridge,
+      subnet: "10.9.0.0/24",
+      isolated: true,
+      gateway: { ip: this.bridgeIp, mac: this.bridgeMac },
+      dhcp: "Dnsmasq",
+      disks: [],
+      memoryMiB: 128,
+      cpus: 1,
+      boot: { kernel: GUEST.kernel, initrd: GUEST.initrd, cmdline: TINY_GUEST_CMDLINE },
+      ...over,
     };
   }
 

@@ -2,42 +2,16 @@ import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { observeDhcp } from "../../../node-agent/dhcp/dnsmasq.js";
 import { desiredFilter, filterInSync } from "../../../node-agent/network/ebtables-rules.js";
-import { tapNameFor } from "../../../node-agent/network/names.js";
 import { observeFilters, observeLinks } from "../../../node-agent/network/host-network.js";
 import type { DesiredVm } from "../../../node-agent/planner/types.js";
 import { processAlive, readRssKiB } from "../../../node-agent/qemu/proc.js";
 import { vmPaths } from "../../../node-agent/qemu/runtime-dir.js";
-import { eventually, GUEST, guestCommand, TestHost, vncHandshake } from "./host-fixture.js";
+import { eventually, guestCommand, TestHost, vncHandshake } from "./host-fixture.js";
 
 const host = new TestHost();
 
 /** A VM running the tiny guest by direct kernel boot, with address 10.9.0.<n>. */
-function vm(n: number, over: Partial<DesiredVm> = {}): DesiredVm {
-  const uid = `it-uid-${n}-${host.netns}`;
-  return {
-    key: `run-${n}`,
-    namespace: "doraz",
-    name: `vm${n}`,
-    uid,
-    tap: tapNameFor(uid),
-    mac: `de:af:de:af:00:${n.toString(16).padStart(2, "0")}`,
-    ip: `10.9.0.${n}`,
-    bridge: host.bridge,
-    subnet: "10.9.0.0/24",
-    isolated: true,
-    gateway: { ip: host.bridgeIp, mac: host.bridgeMac },
-    dhcp: "Dnsmasq",
-    disks: [],
-    memoryMiB: 128,
-    cpus: 1,
-    boot: {
-      kernel: GUEST.kernel,
-      initrd: GUEST.initrd,
-      cmdline: "console=ttyS0 quiet mitigations=off no_timer_check",
-    },
-    ...over,
-  };
-}
+const vm = (n: number, over: Partial<DesiredVm> = {}): DesiredVm => host.desiredVm(n, over);
 
 const consoleOf = (v: DesiredVm) =>
   readFile(vmPaths(host.ctx.runtimeDir, v.key).serialLog, "utf8").catch(() => "");

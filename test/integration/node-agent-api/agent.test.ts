@@ -143,36 +143,44 @@ async function events(
   ).items;
 }
 
-/** The agent's pass log lines written after `offset` bytes of its log. */
-function passesSince(
-  host: string,
-  offset: number,
-): {
+/** One "pass" line of an agent's log: what its reconcile pass did and cost. */
+interface AgentPass {
   pass: number;
   ms: number;
   actions: number;
   execCalls: number;
   apiWrites: number;
   running: number;
-}[] {
+}
+
+/** The agent's pass log lines written after `offset` bytes of its log. */
+function passesSince(host: string, offset: number): AgentPass[] {
   const text = readFileSync(join(LOGS, `agent-${host}.log`), "utf8").slice(offset);
   return text
     .split("\n")
     .filter((l) => l.includes('"msg":"pass"'))
-    .map(
-      (l) =>
-        JSON.parse(l) as {
-          pass: number;
-          ms: number;
-          actions: number;
-          execCalls: number;
-          apiWrites: number;
-          running: number;
-        },
-    );
+    .map((l) => JSON.parse(l) as AgentPass);
 }
 
 const logSize = (host: string) => statSync(join(LOGS, `agent-${host}.log`)).size;
+
+/**
+ * kill -9 the host's agent and start it again; returns its first pass after the restart and
+ * where in its log the new agent began.
+ */
+async function restartAgent(host: string): Promise<{ first: AgentPass; offset: number }> {
+  const pid = daemonPid(`agent-${host}`)!;
+  process.kill(pid, "SIGKILL");
+  await waitFor("agent gone", () => !processAlive(pid), 10_000);
+  const offset = logSize(host);
+  await hack("agents-up.sh");
+  const first = await waitFor(
+    "the restarted agent's first pass",
+    () => passesSince(host, offset).find((p) => p.pass === 1),
+    60_000,
+  );
+  return { first, offset };
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 beforeAll(async () => {
@@ -270,7 +278,6 @@ describe("node agent on the simulated hosts, through the API and the lease", () 
 
   it("a killed and restarted agent adopts the VM: same qemu, no host command beyond observing, no API write", async () => {
     const host = a1.status!.host!;
-    const pid = daemonPid(`agent-${host}`)!;
     const before = await get("a1");
     const secretRv = async () =>
       (
@@ -285,15 +292,7 @@ describe("node agent on the simulated hosts, through the API and the lease", () 
         ])
       ).stdout;
     const secretBefore = await secretRv();
-    process.kill(pid, "SIGKILL");
-    await waitFor("agent gone", () => !processAlive(pid), 10_000);
-    const offset = logSize(host);
-    await hack("agents-up.sh");
-    const first = await waitFor(
-      "the restarted agent's first pass",
-      () => passesSince(host, offset).find((p) => p.pass === 1),
-      60_000,
-    );
+    const { first, offset } = await restartAgent(host);
     // The job reconnects (it retries while the agent is away) and registers again.
     await waitFor(
       "a1's job registered again",
@@ -456,16 +455,7 @@ describe("node agent on the simulated hosts, through the API and the lease", () 
         );
         // Restart the agent of m's host (it also runs whatever else is placed there) and time its first pass.
         const host = inst.status!.host!;
-        const pid = daemonPid(`agent-${host}`)!;
-        process.kill(pid, "SIGKILL");
-        await waitFor("agent gone", () => !processAlive(pid), 10_000);
-        const offset = logSize(host);
-        await hack("agents-up.sh");
-        const first = await waitFor(
-          "first pass",
-          () => passesSince(host, offset).find((p) => p.pass === 1),
-          60_000,
-        );
+        const { first } = await restartAgent(host);
         expect(first.actions).toBe(0);
         expect(first.apiWrites).toBe(0);
         console.log(
